@@ -1,6 +1,6 @@
 // Raw pixels as the pipeline's steps exchange them when a step has to touch pixels itself (adjustments,
 // BMP decoding). Always 8-bit sRGB, interleaved, straight (non-premultiplied) alpha when there are 4 channels.
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 export interface RawImage {
   data: Buffer;
@@ -13,7 +13,7 @@ export interface RawImage {
  * Materialises a sharp pipeline as 8-bit sRGB pixels. Inputs with 1 or 2 channels (grey, grey+alpha) are
  * expanded to RGB / RGBA so every step downstream handles only the two layouts.
  */
-export async function toRawImage(image: sharp.Sharp): Promise<RawImage> {
+export async function toRawImage(image: Sharp): Promise<RawImage> {
   const { data, info } = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (info.channels === 3 || info.channels === 4) {
     return { data, width: info.width, height: info.height, channels: info.channels };
@@ -35,7 +35,7 @@ export async function toRawImage(image: sharp.Sharp): Promise<RawImage> {
 }
 
 /** Wraps raw pixels into a sharp instance for further processing or encoding. */
-export function fromRawImage(img: RawImage): sharp.Sharp {
+export function fromRawImage(img: RawImage): Sharp {
   return sharp(img.data, {
     raw: { width: img.width, height: img.height, channels: img.channels },
     limitInputPixels: false,
