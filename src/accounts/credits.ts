@@ -1,0 +1,33 @@
+// What one produced image costs, in credits. The table is documented in docs/credits.md; it mirrors the
+// shape of Claid's pricing (a base cost per image, more for model-based operations) without its numbers.
+import type { ImageOperations } from '../contract/types.js';
+
+export const CREDIT_COSTS = {
+  /** Any edit: decode, resize, adjust, encode. */
+  edit: 1,
+  /** Each model-based operation family used in an edit. */
+  backgroundRemoval: 1,
+  backgroundBlur: 1,
+  upscale: 1,
+  decompressOrPolish: 1,
+  privacy: 1,
+  outpaint: 2,
+  styleTransfer: 4,
+} as const;
+
+const enabled = (v: unknown): boolean => v !== undefined && v !== null && v !== false;
+
+export function costOfEdit(ops: ImageOperations): number {
+  let cost = CREDIT_COSTS.edit;
+  const bg = ops.background;
+  if (enabled(bg?.remove)) cost += CREDIT_COSTS.backgroundRemoval;
+  if (enabled(bg?.blur)) cost += CREDIT_COSTS.backgroundBlur;
+  const r = ops.restorations;
+  if (enabled(r?.upscale)) cost += CREDIT_COSTS.upscale;
+  if (enabled(r?.decompress) || r?.polish === true) cost += CREDIT_COSTS.decompressOrPolish;
+  if (ops.privacy?.blur_car_plate === true || ops.privacy?.identity_crop === true) cost += CREDIT_COSTS.privacy;
+  const fit = ops.resizing?.fit;
+  if (fit === 'outpaint' || (typeof fit === 'object' && fit.type === 'outpaint')) cost += CREDIT_COSTS.outpaint;
+  if (ops.generative?.style_transfer) cost += CREDIT_COSTS.styleTransfer;
+  return cost;
+}

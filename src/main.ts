@@ -1,0 +1,44 @@
+// `npm start`: loads the configuration, opens the embedded store, makes sure a key exists, starts the task
+// workers and the HTTP server, and shuts both down cleanly on SIGINT/SIGTERM.
+import { loadConfig } from './config.js';
+import { buildApp } from './server/app.js';
+import { createServices } from './server/services.js';
+import { SCOPES } from './accounts/keys.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const services = await createServices(config);
+  const app = await buildApp(services);
+
+  if (!config.apiKey && services.keys.count() === 0) {
+    const { token } = services.keys.create('default', [...SCOPES], config.defaultCredits);
+    // Printed once, on purpose to stdout rather than the JSON log, so an operator can copy it.
+    process.stdout.write(
+      `\nNo API key existed, so one was created with all scopes. Keep it; it is not shown again:\n\n  ${token}\n\n`,
+    );
+  }
+
+  services.tmp.startSweeping();
+  await services.startWorkers();
+  await app.listen({ port: config.port, host: config.host });
+  app.log.info({ publicUrl: config.publicUrl, dataDir: config.dataDir }, 'Atelier is ready');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    await app.close();
+    await services.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`Atelier failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+// The Fastify application: cross-cutting plugins first (request id, errors, auth, metrics), then one
+// route module per endpoint family.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import { fastifySchemaErrorFormatter, createValidator } from '../contract/validation.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { installMetrics } from './metrics.js';
+import type { AppServices } from './services.js';
+import { editRoutes } from '../api/edit.js';
+import { fileRoutes } from '../api/files.js';
+import { systemRoutes } from '../api/system.js';
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(services: AppServices, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: services.config.logLevel },
+    // A caller's own request id is kept when it is sane, so logs on both sides line up.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    bodyLimit: 1024 * 1024,
+    schemaErrorFormatter: fastifySchemaErrorFormatter,
+    forceCloseConnections: true,
+  });
+  // The contract's schemas are validated by our own configured Ajv (formats, no coercion, no defaults).
+  const ajv = createValidator();
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installErrorHandling(app);
+  installAuth(app, services.keys, services.limiter);
+  installMetrics(app);
+  await app.register(multipart, {
+    limits: { fileSize: services.config.limits.maxInputBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 6 },
+  });
+
+  await app.register(async (scope) => editRoutes(scope, services));
+  await app.register(async (scope) => fileRoutes(scope, services));
+  await app.register(async (scope) => systemRoutes(scope, services));
+  return app;
+}

@@ -1,0 +1,74 @@
+// Builds the long-lived objects a running Atelier needs, from the configuration, once. Routes receive this
+// container instead of reaching for globals, which keeps tests free to start several servers in one process.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { openDatabase, type Db } from '../db/sqlite.js';
+import { KeyStore } from '../accounts/keys.js';
+import { RateLimiter } from '../accounts/rate-limiter.js';
+import { Billing } from '../services/billing.js';
+import { Admission } from '../services/admission.js';
+import { EditService } from '../services/edit.js';
+import { InputFetcher } from '../storage/fetch.js';
+import { TmpStore } from '../storage/tmp-store.js';
+
+export interface AppServices {
+  config: Config;
+  db: Db;
+  keys: KeyStore;
+  limiter: RateLimiter;
+  billing: Billing;
+  admission: Admission;
+  fetcher: InputFetcher;
+  tmp: TmpStore;
+  edit: EditService;
+  /** Starts background task workers (async edits). */
+  startWorkers(): Promise<void>;
+  /** Stops workers, closes connections and the store. */
+  close(): Promise<void>;
+}
+
+/** A per-installation secret (token derivation), created on first start and kept in the data directory. */
+export function installationSecret(dataDir: string): string {
+  const file = join(dataDir, 'secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const secret = randomBytes(32).toString('hex');
+    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+export async function createServices(config: Config): Promise<AppServices> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = openDatabase(join(config.dataDir, 'atelier.db'));
+  const keys = new KeyStore(db, config.apiKey);
+  const limiter = new RateLimiter([
+    { limit: config.rateLimit.perMinute, seconds: 60 },
+    { limit: config.rateLimit.perSecond, seconds: 1 },
+  ]);
+  const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch });
+  const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
+  await tmp.init();
+  const edit = new EditService({ fetcher, tmp, limits: config.limits, publicUrl: config.publicUrl });
+  return {
+    config,
+    db,
+    keys,
+    limiter,
+    billing: new Billing(keys),
+    admission: new Admission(config.syncConcurrency, config.syncQueueLimit),
+    fetcher,
+    tmp,
+    edit,
+    async startWorkers() {},
+    async close() {
+      tmp.stopSweeping();
+      await fetcher.close();
+      db.close();
+    },
+  };
+}
