@@ -1,5 +1,6 @@
 // `npm start`: loads the configuration, opens the embedded store, makes sure a key exists, starts the task
 // workers and the HTTP server, and shuts both down cleanly on SIGINT/SIGTERM.
+import { pino } from 'pino';
 import { loadConfig } from './config.js';
 import { buildApp } from './server/app.js';
 import { createServices } from './server/services.js';
@@ -7,8 +8,9 @@ import { SCOPES } from './accounts/keys.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const services = await createServices(config);
-  const app = await buildApp(services);
+  const logger = pino({ level: config.logLevel });
+  const services = await createServices(config, logger);
+  const app = await buildApp(services, { logger });
 
   if (!config.apiKey && services.keys.count() === 0) {
     const { token } = services.keys.create('default', [...SCOPES], config.defaultCredits);

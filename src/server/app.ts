@@ -1,22 +1,25 @@
 // The Fastify application: cross-cutting plugins first (request id, errors, auth, metrics), then one
 // route module per endpoint family.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import { pino, type Logger } from 'pino';
 import { fastifySchemaErrorFormatter, createValidator } from '../contract/validation.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { installMetrics } from './metrics.js';
 import type { AppServices } from './services.js';
+import { asyncRoutes } from '../api/async.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
 import { systemRoutes } from '../api/system.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export async function buildApp(services: AppServices, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+export async function buildApp(services: AppServices, opts: { logger?: Logger } = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: services.config.logLevel },
+    // Our pino and Fastify's bundled one differ in minor typings only.
+    loggerInstance: (opts.logger ?? pino({ level: services.config.logLevel })) as unknown as FastifyBaseLogger,
     // A caller's own request id is kept when it is sane, so logs on both sides line up.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -42,6 +45,7 @@ export async function buildApp(services: AppServices, opts: { logger?: boolean |
   });
 
   await app.register(async (scope) => editRoutes(scope, services));
+  await app.register(async (scope) => asyncRoutes(scope, services));
   await app.register(async (scope) => fileRoutes(scope, services));
   await app.register(async (scope) => systemRoutes(scope, services));
   return app;

@@ -12,6 +12,10 @@ import { Admission } from '../services/admission.js';
 import { EditService } from '../services/edit.js';
 import { InputFetcher } from '../storage/fetch.js';
 import { TmpStore } from '../storage/tmp-store.js';
+import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
+import { costOfEdit } from '../accounts/credits.js';
+import type { EditRequest } from '../contract/types.js';
+import { EDIT_TASK, editTaskHandler } from '../services/async-edit.js';
 
 export interface AppServices {
   config: Config;
@@ -23,6 +27,7 @@ export interface AppServices {
   fetcher: InputFetcher;
   tmp: TmpStore;
   edit: EditService;
+  queue: TaskQueue;
   /** Starts background task workers (async edits). */
   startWorkers(): Promise<void>;
   /** Stops workers, closes connections and the store. */
@@ -42,7 +47,7 @@ export function installationSecret(dataDir: string): string {
   }
 }
 
-export async function createServices(config: Config): Promise<AppServices> {
+export async function createServices(config: Config, logger?: TaskLogger): Promise<AppServices> {
   mkdirSync(config.dataDir, { recursive: true });
   const db = openDatabase(join(config.dataDir, 'atelier.db'));
   const keys = new KeyStore(db, config.apiKey);
@@ -54,18 +59,35 @@ export async function createServices(config: Config): Promise<AppServices> {
   const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
   await tmp.init();
   const edit = new EditService({ fetcher, tmp, limits: config.limits, publicUrl: config.publicUrl });
+  const billing = new Billing(keys);
+  const queue = new TaskQueue({
+    store: new SqliteTaskStore(db),
+    handlers: { [EDIT_TASK]: editTaskHandler(edit) },
+    concurrency: config.workerConcurrency,
+    logger,
+  });
+  // Credits were reserved at submission; a task that produced nothing gives them back.
+  queue.on('settled', (task) => {
+    if (task.status !== 'DONE' && task.kind === EDIT_TASK) {
+      billing.refund(task.owner, costOfEdit((task.request as EditRequest).operations));
+    }
+  });
   return {
     config,
     db,
     keys,
     limiter,
-    billing: new Billing(keys),
+    billing,
     admission: new Admission(config.syncConcurrency, config.syncQueueLimit),
     fetcher,
     tmp,
     edit,
-    async startWorkers() {},
+    queue,
+    async startWorkers() {
+      await queue.start();
+    },
     async close() {
+      await queue.stop({ drain: true, timeoutMs: 20_000 });
       tmp.stopSweeping();
       await fetcher.close();
       db.close();

@@ -1,0 +1,54 @@
+// POST /v1/image/edit/async submits an edit as a task; GET /v1/image/edit/async/{task_id} reads it.
+import type { FastifyInstance } from 'fastify';
+import type { EditRequest } from '../contract/types.js';
+import { asyncEditRequestSchema, idParamSchema } from '../contract/schemas.js';
+import { NotFoundError } from '../errors.js';
+import { costOfEdit } from '../accounts/credits.js';
+import type { AppServices } from '../server/services.js';
+import { normaliseOutput } from '../services/edit.js';
+import { EDIT_TASK, editTaskView, taskResultUrl } from '../services/async-edit.js';
+
+export async function asyncRoutes(app: FastifyInstance, services: AppServices): Promise<void> {
+  const { edit, billing, queue, config } = services;
+
+  app.post<{ Body: EditRequest }>(
+    '/v1/image/edit/async',
+    { schema: { body: asyncEditRequestSchema }, config: { scope: 'image_editing' } },
+    async (request) => {
+      const body = request.body;
+      edit.precheck(normaliseOutput(body.output));
+      const owner = request.apiKey!.id;
+      const cost = costOfEdit(body.operations);
+      billing.reserve(owner, cost);
+      let task;
+      try {
+        task = await queue.submit(EDIT_TASK, body, owner);
+      } catch (err) {
+        billing.refund(owner, cost);
+        throw err;
+      }
+      return {
+        data: {
+          id: task.id,
+          status: task.status,
+          result_url: taskResultUrl(config.publicUrl, task.id),
+          created_at: task.createdAt,
+          request: task.request,
+        },
+      };
+    },
+  );
+
+  app.get<{ Params: { task_id: number } }>(
+    '/v1/image/edit/async/:task_id',
+    { schema: { params: idParamSchema('task_id') }, config: { scope: 'image_editing' } },
+    async (request) => {
+      const task = await queue.get(request.params.task_id);
+      // Another key's task is reported as missing, not forbidden, so ids reveal nothing.
+      if (!task || task.kind !== EDIT_TASK || task.owner !== request.apiKey!.id) {
+        throw new NotFoundError('Image edit pipeline not found.', { task_id: request.params.task_id }, 'task_not_found');
+      }
+      return { data: editTaskView(task) };
+    },
+  );
+}
