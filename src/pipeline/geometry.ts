@@ -226,7 +226,7 @@ function parsePadToken(token: string, raw: string): PadValue {
   const n = Number(m[1]);
   if (m[2] === '%') return { unit: 'percent', value: n };
   if (!Number.isInteger(n)) {
-    throw new ValidationError(`operations.padding pixel values must be whole numbers; got ${JSON.stringify(raw)}.`, {
+    throw new ValidationError(`operations.padding pixel values must be whole numbers (${PADDING_FORMS}); got ${JSON.stringify(raw)}.`, {
       field: 'operations.padding',
       value: raw,
     });
