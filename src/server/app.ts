@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { pino, type Logger } from 'pino';
-import { fastifySchemaErrorFormatter, createValidator } from '../contract/validation.js';
+import { fastifySchemaErrorFormatter, fastifyValidatorCompiler } from '../contract/validation.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { installMetrics } from './metrics.js';
@@ -30,9 +30,9 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
     schemaErrorFormatter: fastifySchemaErrorFormatter,
     forceCloseConnections: true,
   });
-  // The contract's schemas are validated by our own configured Ajv (formats, no coercion, no defaults).
-  const ajv = createValidator();
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  // The contract's schemas are validated by our own configured Ajv: formats, all errors, no coercion of
+  // bodies, no defaults written into them (the request is echoed back as sent).
+  app.setValidatorCompiler(fastifyValidatorCompiler);
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
