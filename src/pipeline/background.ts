@@ -1,8 +1,8 @@
 // `background.color`: parsing, choosing the fill for canvas/padding areas and transparent pixels, and
 // resolving alpha before encoding (the encoder expects alpha already settled).
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import { ValidationError } from '../errors.js';
-import { fromRawImage, type RawImage } from './raw-image.js';
+import { fromRawImage, toRawImage, type RawImage } from './raw-image.js';
 
 /** 8-bit channels; `alpha` is 0–255 here (sharp wants 0–1, see toSharpColour). */
 export interface Rgba {
@@ -62,6 +62,10 @@ export function isOpaque(c: Rgba): boolean {
   return c.alpha === 255;
 }
 
+export function isWhite(c: Rgba): boolean {
+  return c.r === 255 && c.g === 255 && c.b === 255 && c.alpha === 255;
+}
+
 export function isTransparent(c: Rgba): boolean {
   return c.alpha === 0;
 }
@@ -71,18 +75,20 @@ export function toSharpColour(c: Rgba): { r: number; g: number; b: number; alpha
 }
 
 /**
- * Settles the alpha of a materialised image:
+ * Settles the alpha of a materialised image, eagerly, so that what reaches the encoder has its final channels:
  * - no alpha channel, or a transparent fill: the pixels are kept as they are;
  * - opaque fill: the image is flattened onto it and loses its alpha channel;
  * - translucent fill (only reachable when the output carries alpha): the image is composited over a layer of
  *   that colour, so transparent areas show the colour at its own opacity.
- * Returns a pipeline ready to encode.
+ * Eager because sharp keeps a single flatten setting per pipeline: a flatten added later (an encoder's
+ * safety net) would silently replace ours.
  */
-export function applyFill(img: RawImage, fill: Rgba): Sharp {
-  const base = fromRawImage(img);
-  if (img.channels === 3 || isTransparent(fill)) return base;
-  if (isOpaque(fill)) return base.flatten({ background: toSharpColour(fill) });
-  return sharp({
-    create: { width: img.width, height: img.height, channels: 4, background: toSharpColour(fill) },
-  }).composite([{ input: img.data, raw: { width: img.width, height: img.height, channels: 4 }, blend: 'over' }]);
+export async function applyFill(img: RawImage, fill: Rgba): Promise<RawImage> {
+  if (img.channels === 3 || isTransparent(fill)) return img;
+  if (isOpaque(fill)) return toRawImage(fromRawImage(img).flatten({ background: toSharpColour(fill) }));
+  return toRawImage(
+    sharp({
+      create: { width: img.width, height: img.height, channels: 4, background: toSharpColour(fill) },
+    }).composite([{ input: img.data, raw: { width: img.width, height: img.height, channels: 4 }, blend: 'over' }]),
+  );
 }

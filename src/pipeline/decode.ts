@@ -171,10 +171,13 @@ export function asImageError(err: unknown, format?: string): unknown {
       format,
     });
   }
-  if (DECODE_FAILURE_RE.test(message) && !ENCODE_FAILURE_RE.test(message)) {
+  // libvips lists the root cause first; later lines are the knock-on failures of downstream operations
+  // (a truncated input also makes the encoder report that it could not write).
+  const cause = firstLine(message);
+  if (DECODE_FAILURE_RE.test(cause) && !ENCODE_FAILURE_RE.test(cause)) {
     return new ImageError(
       'corrupt_image',
-      `The input image could not be decoded; it may be truncated or damaged (${firstLine(message)}).`,
+      `The input image could not be decoded; it may be truncated or damaged (${cause}).`,
       { format },
     );
   }

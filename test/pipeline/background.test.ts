@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import sharp from 'sharp';
 import { ValidationError } from '../../src/errors.js';
 import { applyFill, parseBackgroundColour, resolveFill, TRANSPARENT, WHITE } from '../../src/pipeline/background.js';
 import { wrap } from './helpers.js';
@@ -52,27 +51,31 @@ describe('applyFill', () => {
   const img = { data: Buffer.from([255, 0, 0, 255, 0, 0, 0, 0]), width: 2, height: 1, channels: 4 as const };
 
   it('flattens onto an opaque colour, dropping alpha', async () => {
-    const { data, info } = await applyFill(img, { r: 0, g: 255, b: 0, alpha: 255 }).raw().toBuffer({ resolveWithObject: true });
-    assert.equal(info.channels, 3);
-    const p = wrap(data, 2, 1, 3);
+    const out = await applyFill(img, { r: 0, g: 255, b: 0, alpha: 255 });
+    assert.equal(out.channels, 3);
+    const p = wrap(out.data, 2, 1, 3);
     assert.deepEqual(p.at(0, 0), [255, 0, 0]);
     assert.deepEqual(p.at(1, 0), [0, 255, 0]);
   });
 
   it('keeps alpha for a transparent fill', async () => {
-    const { data, info } = await applyFill(img, TRANSPARENT).raw().toBuffer({ resolveWithObject: true });
-    assert.equal(info.channels, 4);
-    assert.deepEqual(wrap(data, 2, 1, 4).at(1, 0)[3], 0);
+    const out = await applyFill(img, TRANSPARENT);
+    assert.equal(out.channels, 4);
+    assert.deepEqual(wrap(out.data, 2, 1, 4).at(1, 0)[3], 0);
   });
 
   it('composites over a translucent colour', async () => {
-    const out = await applyFill(img, { r: 0, g: 0, b: 255, alpha: 128 }).png().toBuffer();
-    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
-    assert.equal(info.channels, 4);
-    const p = wrap(data, 2, 1, 4);
+    const out = await applyFill(img, { r: 0, g: 0, b: 255, alpha: 128 });
+    assert.equal(out.channels, 4);
+    const p = wrap(out.data, 2, 1, 4);
     assert.deepEqual(p.at(0, 0), [255, 0, 0, 255]);
     const under = p.at(1, 0);
     assert.deepEqual(under.slice(0, 3), [0, 0, 255]);
     assert.ok(Math.abs((under[3] as number) - 128) <= 1, `alpha ${under[3]}`);
+  });
+
+  it('leaves images without alpha untouched', async () => {
+    const rgb = { data: Buffer.from([1, 2, 3]), width: 1, height: 1, channels: 3 as const };
+    assert.equal(await applyFill(rgb, { r: 9, g: 9, b: 9, alpha: 255 }), rgb);
   });
 });

@@ -1,0 +1,199 @@
+// Runs one edit: refuse what this build cannot do, probe the input, plan every size, then execute.
+// Order of operations: decode + orient → resizing → adjustments → padding → background colour → encode.
+//
+// Two execution paths, chosen after planning:
+// - single pass: nothing needs pixels in JavaScript (no adjustments, no padding, no translucent fill), so
+//   decode, resize, canvas and encode run as ONE libvips pipeline from the encoded input. libvips then shrinks
+//   on load (JPEG DCT scaling, WebP/AVIF/TIFF pyramid hints) and streams strips, so memory stays near the
+//   output size even for very large inputs.
+// - staged: the first pipeline produces raw pixels at the resized (output) size; adjustments, padding and the
+//   background fill then work on that, and the last pipeline encodes. Canvas and padding margins stay
+//   transparent until the background step so that adjustments never alter the requested colour.
+import type { ImageObject, ImageOperations } from '../contract/types.js';
+import { AtelierError } from '../errors.js';
+import { applyAdjustments, hasAdjustments } from './adjustments.js';
+import {
+  applyFill,
+  isOpaque,
+  isTransparent,
+  isWhite,
+  parseBackgroundColour,
+  resolveFill,
+  toSharpColour,
+  TRANSPARENT,
+  type BackgroundColour,
+  type Rgba,
+} from './background.js';
+import { asImageError, openInput, probeInput } from './decode.js';
+import { checkOutputSize, parsePadding, planPadding, planResize, type ParsedPadding } from './geometry.js';
+import type { EditJob, EditResult, PipelineLimits } from './index.js';
+import { encodeOutput, resolveOutput } from './output.js';
+import { applyPadding } from './padding.js';
+import { fromRawImage, toRawImage, type RawImage } from './raw-image.js';
+import { applyResize, cropMethod, RESIZE_KERNEL } from './resizing.js';
+
+/** Describes the input from its header alone (format, upright size); decodes no pixels. */
+export async function inspectInput(input: Buffer, limits: PipelineLimits): Promise<ImageObject> {
+  return (await probeInput(input, limits)).object;
+}
+
+function notAvailable(operation: string): AtelierError {
+  return new AtelierError(
+    501,
+    'runtime_settings',
+    'operation_not_available',
+    `The operation '${operation}' is not available yet in this Atelier build.`,
+    { operation },
+  );
+}
+
+/**
+ * Operations that need models or work not in this build. Requesting one is an error, never a silent skip;
+ * `false`/`null`/absent values mean "off" and are fine.
+ */
+export function assertOperationsAvailable(ops: ImageOperations): void {
+  const on = (v: unknown): boolean => v !== undefined && v !== null && v !== false;
+  if (on(ops.background?.remove)) throw notAvailable('background.remove');
+  if (on(ops.background?.blur)) throw notAvailable('background.blur');
+  if (on(ops.restorations?.decompress)) throw notAvailable('restorations.decompress');
+  if (on(ops.restorations?.upscale)) throw notAvailable('restorations.upscale');
+  if (on(ops.restorations?.polish)) throw notAvailable('restorations.polish');
+  if (on(ops.privacy?.blur_car_plate)) throw notAvailable('privacy.blur_car_plate');
+  if (on(ops.privacy?.identity_crop)) throw notAvailable('privacy.identity_crop');
+  if (on(ops.generative?.style_transfer)) throw notAvailable('generative.style_transfer');
+  const fit = ops.resizing?.fit;
+  if (fit === 'outpaint' || (typeof fit === 'object' && fit !== null && fit.type === 'outpaint')) {
+    throw notAvailable('resizing.fit.outpaint');
+  }
+}
+
+function abortIfNeeded(signal: AbortSignal | undefined): void {
+  // Throws the signal's reason (an AbortError DOMException unless the caller gave another).
+  signal?.throwIfAborted();
+}
+
+function hex(c: Rgba): string {
+  return `#${[c.r, c.g, c.b, c.alpha].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** Milliseconds with sub-millisecond precision trimmed to what is worth reporting. */
+function since(t: number): number {
+  return Math.round((performance.now() - t) * 100) / 100;
+}
+
+export async function runEdit(job: EditJob): Promise<EditResult> {
+  const started = performance.now();
+  const ops = job.operations ?? {};
+  const { limits, signal } = job;
+
+  // Everything that can be refused from the request alone is refused before touching the input.
+  assertOperationsAvailable(ops);
+  const out = resolveOutput(job.output ?? {});
+  const colour: BackgroundColour | undefined =
+    ops.background?.color !== undefined && ops.background.color !== null ? parseBackgroundColour(ops.background.color) : undefined;
+  const padding: ParsedPadding | undefined =
+    ops.padding !== undefined && ops.padding !== null ? parsePadding(ops.padding) : undefined;
+  const adjust = hasAdjustments(ops.adjustments);
+  abortIfNeeded(signal);
+
+  const profiling: Record<string, unknown> = {};
+  let t = performance.now();
+  const probe = await probeInput(job.input, limits);
+  profiling.inspect_ms = since(t);
+
+  const src = { width: probe.width, height: probe.height };
+  const resizePlan = planResize(src, ops.resizing, limits);
+  const sized = resizePlan?.output ?? src;
+  // Without resizing the output is the input's size, which may still exceed what the server produces.
+  if (!resizePlan) checkOutputSize(sized, limits, 'operations.resizing');
+  const padPlan = padding ? planPadding(sized, padding) : null;
+  abortIfNeeded(signal);
+
+  t = performance.now();
+  const input = openInput(job.input, probe, limits);
+  if (probe.format === 'bmp') profiling.decode_ms = since(t);
+  abortIfNeeded(signal);
+
+  // Margins (canvas, padding) take the default fill from whether the input really has transparency, not
+  // merely an alpha channel (GIF always decodes with one). Only worth a pass over the pixels when it matters.
+  let inputHasAlpha = input.hasAlpha;
+  const addsMargins = resizePlan?.mode === 'canvas' || padPlan !== null;
+  if (inputHasAlpha && addsMargins && !colour && out.supportsAlpha) {
+    t = performance.now();
+    try {
+      inputHasAlpha = !(await input.open().stats()).isOpaque;
+    } catch (err) {
+      throw asImageError(err, probe.format);
+    }
+    profiling.transparency_check_ms = since(t);
+    abortIfNeeded(signal);
+  }
+  const fill = resolveFill(colour, inputHasAlpha, out.supportsAlpha);
+
+  profiling.resize_kernel = RESIZE_KERNEL;
+  if (resizePlan) profiling.fit = resizePlan.mode;
+  const crop = resizePlan ? cropMethod(resizePlan) : undefined;
+  if (crop) profiling.crop = crop;
+  profiling.fill = hex(fill);
+
+  let encoded: { data: Buffer; info: ImageObject };
+  // The single pass flattens lazily, inside the one libvips pipeline. sharp keeps one flatten setting per
+  // pipeline, and the encoder adds a white one for outputs without alpha; so a non-white flatten for such an
+  // output goes the staged way, where the fill is applied to pixels before the encoder sees them.
+  const lazyFlattenSafe = !input.hasAlpha || isTransparent(fill) || out.supportsAlpha || isWhite(fill);
+  const singlePass = !adjust && !padPlan && (isOpaque(fill) || isTransparent(fill)) && lazyFlattenSafe;
+  if (singlePass) {
+    profiling.path = 'single_pass';
+    let image = input.open();
+    if (input.hasAlpha && isOpaque(fill)) image = image.flatten({ background: toSharpColour(fill) });
+    if (resizePlan) image = applyResize(image, resizePlan, fill);
+    t = performance.now();
+    try {
+      encoded = await encodeOutput(image, out);
+    } catch (err) {
+      throw asImageError(err, probe.format);
+    }
+    // One libvips pass: decoding, resizing and encoding overlap and cannot be timed apart.
+    profiling.decode_resize_encode_ms = since(t);
+  } else {
+    profiling.path = 'staged';
+    t = performance.now();
+    let raw: RawImage;
+    try {
+      let first = input.open();
+      if (resizePlan) first = applyResize(first, resizePlan, TRANSPARENT);
+      raw = await toRawImage(first);
+    } catch (err) {
+      throw asImageError(err, probe.format);
+    }
+    profiling.decode_resize_ms = since(t);
+    abortIfNeeded(signal);
+
+    if (adjust && ops.adjustments) {
+      t = performance.now();
+      raw = await applyAdjustments(raw, ops.adjustments);
+      profiling.adjustments_ms = since(t);
+      abortIfNeeded(signal);
+    }
+
+    if (padPlan) {
+      t = performance.now();
+      raw = await toRawImage(applyPadding(fromRawImage(raw), padPlan, TRANSPARENT));
+      profiling.padding_ms = since(t);
+      abortIfNeeded(signal);
+    }
+
+    t = performance.now();
+    profiling.background = raw.channels === 3 || isTransparent(fill) ? 'none' : isOpaque(fill) ? 'flatten' : 'composite';
+    raw = await applyFill(raw, fill);
+    profiling.background_ms = since(t);
+    abortIfNeeded(signal);
+
+    t = performance.now();
+    encoded = await encodeOutput(fromRawImage(raw), out);
+    profiling.encode_ms = since(t);
+  }
+  profiling.total_ms = since(started);
+
+  return { data: encoded.data, input: probe.object, output: encoded.info, profiling };
+}
