@@ -53,11 +53,61 @@ export interface NormalisedFit {
   crop: CropStrategy;
 }
 
+const FIT_KINDS: readonly string[] = ['crop', 'cover', 'bounds', 'canvas', 'outpaint'];
+
+/** Normalises `resizing.fit` (string or object form). The schema validates requests first; this is the backstop. */
 export function normaliseFit(fit: FitOption | undefined): NormalisedFit {
   if (fit === undefined || fit === null) return { type: 'crop', crop: 'center' };
-  if (typeof fit === 'string') return { type: fit, crop: 'center' };
-  if (fit.type === 'crop') return { type: 'crop', crop: fit.crop ?? 'center' };
-  return { type: fit.type, crop: 'center' };
+  const type: unknown = typeof fit === 'string' ? fit : (fit as { type?: unknown }).type;
+  if (typeof type !== 'string' || !FIT_KINDS.includes(type)) {
+    throw new ValidationError(`operations.resizing.fit must be one of ${FIT_KINDS.join(', ')}; got ${JSON.stringify(fit)}.`, {
+      field: 'operations.resizing.fit',
+      value: fit,
+    });
+  }
+  if (typeof fit === 'object' && fit.type === 'crop' && fit.crop !== undefined) {
+    if (fit.crop !== 'center' && fit.crop !== 'smart') {
+      throw new ValidationError(`operations.resizing.fit.crop must be "center" or "smart"; got ${JSON.stringify(fit.crop)}.`, {
+        field: 'operations.resizing.fit.crop',
+        value: fit.crop,
+      });
+    }
+    return { type: 'crop', crop: fit.crop };
+  }
+  return { type: type as FitKind, crop: 'center' };
+}
+
+export interface ParsedResizing {
+  width: ParsedSize;
+  height: ParsedSize;
+  fit: NormalisedFit;
+}
+
+/**
+ * Parses `resizing` and enforces the pairing rule, without needing the input: lets the runner refuse a bad
+ * request before reading the image. A percentage pairs only with "auto" or the very same percentage.
+ */
+export function parseResizing(resizing: ResizingOptions | undefined): ParsedResizing {
+  const width = parseSize(resizing?.width, 'operations.resizing.width');
+  const height = parseSize(resizing?.height, 'operations.resizing.height');
+  const fit = normaliseFit(resizing?.fit);
+  if (width.kind === 'percent' || height.kind === 'percent') {
+    const [pct, other, otherField] =
+      width.kind === 'percent' ? [width, height, 'operations.resizing.height'] : [height, width, 'operations.resizing.width'];
+    if (other.kind === 'px') {
+      throw new ValidationError(
+        `${otherField} cannot be in pixels when the other side is a percentage; use the same percentage or "auto".`,
+        { field: otherField },
+      );
+    }
+    if (other.kind === 'percent' && pct.kind === 'percent' && other.value !== pct.value) {
+      throw new ValidationError(
+        'operations.resizing.width and operations.resizing.height must be the same percentage (or one of them "auto").',
+        { field: otherField },
+      );
+    }
+  }
+  return { width, height, fit };
 }
 
 /**
@@ -129,44 +179,28 @@ export function planResize(src: Size, resizing: ResizingOptions | undefined, lim
 
 function planResizeRaw(src: Size, resizing: ResizingOptions | undefined, limits: OutputLimits): ResizePlan | null {
   if (!resizing) return null;
-  const w = parseSize(resizing.width, 'operations.resizing.width');
-  const h = parseSize(resizing.height, 'operations.resizing.height');
-  const fit = normaliseFit(resizing.fit);
+  const { width: w, height: h, fit } = parseResizing(resizing);
 
   if (w.kind === 'percent' || h.kind === 'percent') {
-    // A percentage may only be paired with "auto" or the very same percentage: anything else has no
-    // aspect-preserving meaning.
-    const [pct, other, otherField] =
-      w.kind === 'percent'
-        ? [w, h, 'operations.resizing.height']
-        : [h as { kind: 'percent'; value: number }, w, 'operations.resizing.width'];
-    if (other.kind === 'px') {
-      throw new ValidationError(
-        `${otherField} cannot be in pixels when the other side is a percentage; use the same percentage or "auto".`,
-        { field: otherField },
-      );
-    }
-    if (other.kind === 'percent' && other.value !== pct.value) {
-      throw new ValidationError(
-        `operations.resizing.width and operations.resizing.height must be the same percentage (or one of them "auto").`,
-        { field: otherField },
-      );
-    }
-    const output = { width: side((src.width * pct.value) / 100), height: side((src.height * pct.value) / 100) };
+    // parseResizing guarantees both percentages are equal when both are given.
+    const pct = w.kind === 'percent' ? w.value : h.kind === 'percent' ? h.value : 100;
+    const output = { width: side((src.width * pct) / 100), height: side((src.height * pct) / 100) };
     checkOutputSize(output, limits, 'operations.resizing');
     return { mode: 'scale', output };
   }
 
-  if (w.kind === 'auto' && h.kind === 'auto') return null;
-
-  if (w.kind === 'auto' || h.kind === 'auto') {
-    const output =
-      w.kind === 'px'
-        ? { width: w.value, height: side((src.height * w.value) / src.width) }
-        : { width: side((src.width * (h as { value: number }).value) / src.height), height: (h as { value: number }).value };
+  // One side given: scale to it keeping the aspect ratio; the fit mode has nothing to decide.
+  if (w.kind === 'px' && h.kind === 'auto') {
+    const output = { width: w.value, height: side((src.height * w.value) / src.width) };
     checkOutputSize(output, limits, 'operations.resizing');
     return { mode: 'scale', output };
   }
+  if (w.kind === 'auto' && h.kind === 'px') {
+    const output = { width: side((src.width * h.value) / src.height), height: h.value };
+    checkOutputSize(output, limits, 'operations.resizing');
+    return { mode: 'scale', output };
+  }
+  if (w.kind !== 'px' || h.kind !== 'px') return null;
 
   const box = { width: w.value, height: h.value };
   switch (fit.type) {

@@ -25,7 +25,7 @@ import {
   type Rgba,
 } from './background.js';
 import { asImageError, openInput, probeInput } from './decode.js';
-import { checkOutputSize, parsePadding, planPadding, planResize, type ParsedPadding } from './geometry.js';
+import { checkOutputSize, parsePadding, parseResizing, planPadding, planResize, type ParsedPadding } from './geometry.js';
 import type { EditJob, EditResult, PipelineLimits } from './index.js';
 import { encodeOutput, resolveOutput } from './output.js';
 import { applyPadding } from './padding.js';
@@ -93,6 +93,7 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
     ops.background?.color !== undefined && ops.background.color !== null ? parseBackgroundColour(ops.background.color) : undefined;
   const padding: ParsedPadding | undefined =
     ops.padding !== undefined && ops.padding !== null ? parsePadding(ops.padding) : undefined;
+  parseResizing(ops.resizing);
   const adjust = hasAdjustments(ops.adjustments);
   abortIfNeeded(signal);
 

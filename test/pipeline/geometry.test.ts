@@ -64,6 +64,17 @@ describe('planResize: pairing rule', () => {
     assert.throws(() => planResize(LANDSCAPE, { width: '50%', height: '60%' }, LIMITS), ValidationError);
   });
 
+  it('refuses unknown fit modes and crop modes', () => {
+    assert.throws(
+      () => planResize(LANDSCAPE, { width: 10, height: 10, fit: 'stretch' as never }, LIMITS),
+      validationAt('operations.resizing.fit'),
+    );
+    assert.throws(
+      () => planResize(LANDSCAPE, { width: 10, height: 10, fit: { type: 'crop', crop: 'left' as never } }, LIMITS),
+      validationAt('operations.resizing.fit.crop'),
+    );
+  });
+
   it('accepts the same percentage on both sides or with auto', () => {
     assert.deepEqual(plan(LANDSCAPE, { width: '50%', height: '50%' }).output, { width: 600, height: 400 });
     assert.deepEqual(plan(LANDSCAPE, { width: 'auto', height: '50%' }).output, { width: 600, height: 400 });

@@ -326,6 +326,16 @@ describe('runEdit: unavailable operations', () => {
     });
   }
 
+  it('refuses a bad request before reading the input', async () => {
+    for (const operations of [
+      { resizing: { width: '50%', height: 10 } },
+      { padding: '1 2 3' },
+      { background: { color: 'blue' } },
+    ] as ImageOperations[]) {
+      await assert.rejects(edit(randomBytes(100), operations), ValidationError, JSON.stringify(operations));
+    }
+  });
+
   it('treats false and null as off', async () => {
     const r = await edit(photo('home.jpg'), {
       background: { remove: false, blur: false },
