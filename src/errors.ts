@@ -33,9 +33,16 @@ export class AtelierError extends Error {
   }
 }
 
-/** A request that is well-formed JSON but asks for something invalid (422, `validation`). */
+/**
+ * A request that is well-formed JSON but asks for something invalid (422, `validation`). Details given as a
+ * dotted `field` also get the contract's `errors: [{loc, msg, type}]` list, so every 422 reads the same.
+ */
 export class ValidationError extends AtelierError {
   constructor(message: string, details: Record<string, unknown> = {}, code = 'validation_error') {
+    const field = details.field;
+    if (typeof field === 'string' && details.errors === undefined) {
+      details = { ...details, errors: [{ loc: ['body', ...field.split('.')], msg: message, type: 'value_error' }] };
+    }
     super(422, 'validation', code, message, details);
     this.name = 'ValidationError';
   }

@@ -16,7 +16,7 @@ export async function asyncRoutes(app: FastifyInstance, services: AppServices): 
     { schema: { body: asyncEditRequestSchema }, config: { scope: 'image_editing' } },
     async (request) => {
       const body = request.body;
-      edit.precheck(normaliseOutput(body.output));
+      edit.precheck(body.operations, normaliseOutput(body.output));
       const owner = request.apiKey!.id;
       const cost = costOfEdit(body.operations);
       billing.reserve(owner, cost);

@@ -80,7 +80,7 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
     async (request, reply) => {
       const body = request.body;
       const output = normaliseOutput(body.output);
-      edit.precheck(output);
+      edit.precheck(body.operations, output);
       const signal = clientGone(reply);
       const data = await billing.charge(request.apiKey!.id, costOfEdit(body.operations), () =>
         admission.run(async () => {
@@ -103,7 +103,7 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
       }
       const upload = await readUpload(request, config.limits.maxInputBytes);
       const output = normaliseOutput(upload.data.output);
-      edit.precheck(output);
+      edit.precheck(upload.data.operations, output);
       const signal = clientGone(reply);
       const data = await billing.charge(request.apiKey!.id, costOfEdit(upload.data.operations), () =>
         admission.run(() => edit.edit({ data: upload.file, name: upload.name }, upload.data.operations, output, { signal })),

@@ -40,4 +40,4 @@ export interface EditResult {
   profiling: Record<string, unknown>;
 }
 
-export { runEdit, inspectInput } from './runner.js';
+export { runEdit, inspectInput, checkEditRequest } from './runner.js';

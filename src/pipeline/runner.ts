@@ -9,7 +9,7 @@
 // - staged: the first pipeline produces raw pixels at the resized (output) size; adjustments, padding and the
 //   background fill then work on that, and the last pipeline encodes. Canvas and padding margins stay
 //   transparent until the background step so that adjustments never alter the requested colour.
-import type { ImageObject, ImageOperations } from '../contract/types.js';
+import type { ImageObject, ImageOperations, ImageOutputOptions } from '../contract/types.js';
 import { AtelierError } from '../errors.js';
 import { applyAdjustments, hasAdjustments } from './adjustments.js';
 import {
@@ -81,19 +81,29 @@ function since(t: number): number {
   return Math.round((performance.now() - t) * 100) / 100;
 }
 
+/**
+ * Refuses everything that can be refused from the request alone (unavailable operations, output options,
+ * colour, padding and resizing syntax), so callers can answer before fetching or decoding the input.
+ */
+export function checkEditRequest(
+  ops: ImageOperations,
+  output: ImageOutputOptions,
+): { out: ReturnType<typeof resolveOutput>; colour?: BackgroundColour; padding?: ParsedPadding } {
+  assertOperationsAvailable(ops);
+  const out = resolveOutput(output);
+  const colour =
+    ops.background?.color !== undefined && ops.background.color !== null ? parseBackgroundColour(ops.background.color) : undefined;
+  const padding = ops.padding !== undefined && ops.padding !== null ? parsePadding(ops.padding) : undefined;
+  parseResizing(ops.resizing);
+  return { out, colour, padding };
+}
+
 export async function runEdit(job: EditJob): Promise<EditResult> {
   const started = performance.now();
   const ops = job.operations ?? {};
   const { limits, signal } = job;
 
-  // Everything that can be refused from the request alone is refused before touching the input.
-  assertOperationsAvailable(ops);
-  const out = resolveOutput(job.output ?? {});
-  const colour: BackgroundColour | undefined =
-    ops.background?.color !== undefined && ops.background.color !== null ? parseBackgroundColour(ops.background.color) : undefined;
-  const padding: ParsedPadding | undefined =
-    ops.padding !== undefined && ops.padding !== null ? parsePadding(ops.padding) : undefined;
-  parseResizing(ops.resizing);
+  const { out, colour, padding } = checkEditRequest(ops, job.output ?? {});
   const adjust = hasAdjustments(ops.adjustments);
   abortIfNeeded(signal);
 

@@ -10,7 +10,7 @@ export function toErrorAnswer(err: unknown): { status: number; body: HttpErrorDe
   if (err instanceof AtelierError) return { status: err.status, body: err.toBody(), internal: false };
   const e = err as FastifyError & { part?: unknown };
   switch (e?.code) {
-    case 'FST_ERR_CTP_INVALID_JSON':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return {
         status: 422,

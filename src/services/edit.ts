@@ -7,7 +7,7 @@ import type {
   OutputImageObject,
 } from '../contract/types.js';
 import { StorageError } from '../errors.js';
-import { runEdit, type PipelineLimits } from '../pipeline/index.js';
+import { checkEditRequest, runEdit, type PipelineLimits } from '../pipeline/index.js';
 import { parseInputUrl, type InputFetcher } from '../storage/fetch.js';
 import { withExtension, type TmpStore } from '../storage/tmp-store.js';
 
@@ -36,7 +36,12 @@ export class EditService {
   constructor(private readonly deps: EditServiceDeps) {}
 
   /** Refuses what cannot be done before any byte is fetched or decoded. */
-  precheck(output: ImageOutputOptions): void {
+  precheck(operations: ImageOperations, output: ImageOutputOptions): void {
+    checkEditRequest(operations, output);
+    this.assertDestinationSupported(output);
+  }
+
+  private assertDestinationSupported(output: ImageOutputOptions): void {
     if (output.destination !== undefined) {
       throw new StorageError(
         'destination_not_available',
@@ -69,7 +74,7 @@ export class EditService {
     output: ImageOutputOptions,
     opts: { signal?: AbortSignal; stableId?: string } = {},
   ): Promise<EditResponse> {
-    this.precheck(output);
+    this.assertDestinationSupported(output);
     const result = await runEdit({
       input: input.data,
       operations,

@@ -39,6 +39,12 @@ export function parseInputUrl(raw: string, field = 'input'): URL {
   return url;
 }
 
+/** Drops a response body we will not read. Destroying emits 'error'; without a listener that would crash. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 export class InputFetcher {
   private readonly dispatcher: Dispatcher;
 
@@ -71,7 +77,7 @@ export class InputFetcher {
       throw this.failure(err, url, field, timeout.aborted);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      res.body.destroy();
+      discard(res.body);
       const redirect = res.statusCode >= 300 && res.statusCode < 400;
       throw new StorageError(
         redirect ? 'too_many_redirects' : 'input_fetch_failed',
@@ -83,7 +89,7 @@ export class InputFetcher {
     }
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > this.limits.maxBytes) {
-      res.body.destroy();
+      discard(res.body);
       throw this.tooLarge(field, declared);
     }
     const chunks: Buffer[] = [];
@@ -92,7 +98,7 @@ export class InputFetcher {
       for await (const chunk of res.body) {
         size += (chunk as Buffer).length;
         if (size > this.limits.maxBytes) {
-          res.body.destroy();
+          discard(res.body);
           throw this.tooLarge(field, size);
         }
         chunks.push(chunk as Buffer);

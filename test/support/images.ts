@@ -35,3 +35,17 @@ export async function pixelAt(image: Buffer, x: number, y: number): Promise<numb
   const i = (y * info.width + x) * info.channels;
   return Array.from(data.subarray(i, i + info.channels));
 }
+
+/** The Compression tag (259) of a TIFF's first IFD: 1 none, 5 LZW, 7 JPEG, 8 deflate. */
+export function tiffCompression(tiff: Buffer): number | undefined {
+  const le = tiff.toString('latin1', 0, 2) === 'II';
+  const u16 = (o: number) => (le ? tiff.readUInt16LE(o) : tiff.readUInt16BE(o));
+  const u32 = (o: number) => (le ? tiff.readUInt32LE(o) : tiff.readUInt32BE(o));
+  const ifd = u32(4);
+  const count = u16(ifd);
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (u16(entry) === 259) return u16(entry + 8);
+  }
+  return undefined;
+}
