@@ -36,6 +36,8 @@ async function main(): Promise<void> {
     await services.close();
     process.exit(0);
   };
+  // A promise nobody awaited must not take the server down with it; it is a bug to log and fix, not a crash.
+  process.on('unhandledRejection', (reason) => app.log.error({ err: reason }, 'unhandled promise rejection'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }

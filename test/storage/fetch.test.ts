@@ -1,0 +1,67 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InputFetcher, fileNameFromUrl } from '../../src/storage/fetch.js';
+import { StorageError } from '../../src/errors.js';
+import { startImageServer, type ImageServer } from '../support/image-server.js';
+
+let origin: ImageServer;
+const fetcher = new InputFetcher({ maxBytes: 1000, connectTimeoutMs: 1000, totalTimeoutMs: 800, maxRedirects: 2 });
+
+before(async () => {
+  origin = await startImageServer();
+  origin.file('/ok.bin', Buffer.alloc(500, 7));
+  origin.file('/big.bin', Buffer.alloc(5000, 1));
+  origin.route('/chunked-big.bin', (_req, res) => {
+    res.writeHead(200);
+    const timer = setInterval(() => res.write(Buffer.alloc(400, 2)), 5);
+    res.on('close', () => clearInterval(timer));
+  });
+  origin.route('/slow.bin', (_req, res) => {
+    res.writeHead(200);
+    res.write(Buffer.alloc(10));
+    // never ends
+  });
+  origin.route('/r1', (_req, res) => res.writeHead(302, { location: '/r2' }).end());
+  origin.route('/r2', (_req, res) => res.writeHead(302, { location: '/ok.bin' }).end());
+  origin.route('/loop', (_req, res) => res.writeHead(302, { location: '/loop' }).end());
+  origin.route('/gone', (_req, res) => res.writeHead(410).end('gone'));
+});
+
+after(async () => {
+  await fetcher.close();
+  await origin.close();
+});
+
+const code = (c: string) => (err: unknown) => err instanceof StorageError && err.code === c && err.status === 422;
+
+test('fetches a file and names it after the last path segment', async () => {
+  const file = await fetcher.fetch(new URL(`${origin.url}/ok.bin?x=1`));
+  assert.equal(file.data.length, 500);
+  assert.equal(file.name, 'ok.bin');
+  assert.equal(fileNameFromUrl(new URL('https://h.test/a%20b.jpg')), 'a b.jpg');
+  assert.equal(fileNameFromUrl(new URL('https://h.test/')), 'image');
+});
+
+test('follows redirects up to the limit and refuses loops', async () => {
+  assert.equal((await fetcher.fetch(new URL(`${origin.url}/r1`))).data.length, 500);
+  await assert.rejects(fetcher.fetch(new URL(`${origin.url}/loop`)), code('too_many_redirects'));
+});
+
+test('refuses bodies over the byte limit, declared or streamed', async () => {
+  await assert.rejects(fetcher.fetch(new URL(`${origin.url}/big.bin`)), code('input_too_large'));
+  await assert.rejects(fetcher.fetch(new URL(`${origin.url}/chunked-big.bin`)), code('input_too_large'));
+});
+
+test('HTTP errors, timeouts, refused connections and other schemes are clear errors', async () => {
+  await assert.rejects(fetcher.fetch(new URL(`${origin.url}/gone`)), code('input_fetch_failed'));
+  await assert.rejects(fetcher.fetch(new URL(`${origin.url}/slow.bin`)), code('input_fetch_timeout'));
+  await assert.rejects(fetcher.fetch(new URL('http://127.0.0.1:9/x')), code('input_unreachable'));
+  await assert.rejects(fetcher.fetch(new URL('ftp://127.0.0.1/x')), code('unsupported_url_scheme'));
+});
+
+test('a cancelled fetch stops with its own error', async () => {
+  const ac = new AbortController();
+  const p = fetcher.fetch(new URL(`${origin.url}/slow.bin`), ac.signal);
+  setTimeout(() => ac.abort(), 50);
+  await assert.rejects(p, code('input_fetch_aborted'));
+});
