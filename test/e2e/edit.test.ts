@@ -276,3 +276,15 @@ describe('errors keep the contract shape', () => {
     assert.equal(res.headers.get('allow'), 'POST');
   });
 });
+
+describe('output limits', () => {
+  test('a requested size over the output limit is refused before any work', async () => {
+    const res = await api.json('/v1/image/edit', {
+      input: `${origin.url}/photo.jpg`,
+      operations: { resizing: { width: 20000, height: 20000, fit: 'canvas' } },
+    });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error_type, 'validation');
+    assert.equal(res.body.error_code, 'output_too_large');
+  });
+});
