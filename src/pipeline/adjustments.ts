@@ -5,7 +5,7 @@
 // amplified by the tone steps. Point operations run as single O(n) passes over typed arrays (tables for the
 // per-channel curves); only sharpening, a convolution, goes through libvips. Alpha is never touched.
 //
-// Mapping of the contract's values (see docs/adjustments.md for the rationale):
+// Mapping of the contract's values (docs/adjustments-and-output.md explains the choices):
 //   exposure  -100..100 → -2..+2 EV, a gain on linear light (×¼ … ×4)
 //   contrast  -100..100 → +: logistic S-curve around mid-grey; -: linear compression toward mid-grey
 //   saturation -100..100 → chroma ×0 … ×2 around each pixel's luminance (-100 = exact greyscale)
