@@ -11,6 +11,7 @@ import { Billing } from '../services/billing.js';
 import { Admission } from '../services/admission.js';
 import { EditService } from '../services/edit.js';
 import { InputFetcher } from '../storage/fetch.js';
+import { OutboundGuard } from '../storage/guard.js';
 import { TmpStore } from '../storage/tmp-store.js';
 import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
 import { costOfEdit } from '../accounts/credits.js';
@@ -25,6 +26,8 @@ export interface AppServices {
   billing: Billing;
   admission: Admission;
   fetcher: InputFetcher;
+  /** Checks every request to a user-supplied URL (inputs, web folders, webhooks); see storage/guard.ts. */
+  guard: OutboundGuard;
   tmp: TmpStore;
   edit: EditService;
   queue: TaskQueue;
@@ -55,7 +58,8 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     { limit: config.rateLimit.perMinute, seconds: 60 },
     { limit: config.rateLimit.perSecond, seconds: 1 },
   ]);
-  const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch });
+  const guard = new OutboundGuard({ allowlist: config.urlAllowlist });
+  const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch }, guard);
   const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
   await tmp.init();
   const edit = new EditService({ fetcher, tmp, limits: config.limits, publicUrl: config.publicUrl });
@@ -80,6 +84,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     billing,
     admission: new Admission(config.syncConcurrency, config.syncQueueLimit),
     fetcher,
+    guard,
     tmp,
     edit,
     queue,
@@ -90,6 +95,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
       await queue.stop({ drain: true, timeoutMs: 20_000 });
       tmp.stopSweeping();
       await fetcher.close();
+      await guard.close();
       db.close();
     },
   };

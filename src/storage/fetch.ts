@@ -1,8 +1,11 @@
-// Fetches a user-supplied input URL with hard limits: connect and total timeouts, a bounded number of
-// redirects, and a byte cap enforced while streaming (a lying or missing Content-Length cannot make us
-// buffer more). The content type the server claims is ignored: the pipeline sniffs the bytes.
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+// Fetches a user-supplied input URL through the outbound-request guard (guard.ts): private, loopback,
+// link-local and metadata addresses are refused at every redirect hop and the connection is pinned to the
+// checked address; connect and total timeouts, a bounded number of redirects, and a byte cap enforced while
+// streaming (a lying or missing Content-Length cannot make us buffer more). The content type the server claims
+// is ignored: the pipeline sniffs the bytes.
+import type { Dispatcher } from 'undici';
 import { StorageError } from '../errors.js';
+import { OutboundGuard, guardedRequest } from './guard.js';
 
 export interface FetchLimits {
   maxBytes: number;
@@ -39,108 +42,67 @@ export function parseInputUrl(raw: string, field = 'input'): URL {
   return url;
 }
 
-/** Drops a response body we will not read. Destroying emits 'error'; without a listener that would crash. */
-function discard(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => {});
-  body.destroy();
-}
+/** Input-specific error codes for the guard's generic ones (the contract's clients already see these). */
+const INPUT_CODES: Record<string, string> = {
+  response_too_large: 'input_too_large',
+  fetch_timeout: 'input_fetch_timeout',
+  fetch_aborted: 'input_fetch_aborted',
+  fetch_unreachable: 'input_unreachable',
+};
 
 export class InputFetcher {
+  private readonly guard: OutboundGuard;
+  private readonly ownsGuard: boolean;
   private readonly dispatcher: Dispatcher;
 
-  constructor(private readonly limits: FetchLimits) {
-    this.dispatcher = new Agent({
-      connect: { timeout: limits.connectTimeoutMs },
-      headersTimeout: limits.totalTimeoutMs,
-      bodyTimeout: limits.totalTimeoutMs,
-    }).compose(interceptors.redirect({ maxRedirections: limits.maxRedirects }));
+  /** Without a guard, nothing but public addresses can be fetched (an empty allowlist). */
+  constructor(
+    private readonly limits: FetchLimits,
+    guard?: OutboundGuard,
+  ) {
+    this.guard = guard ?? new OutboundGuard({ allowlist: [] });
+    this.ownsGuard = !guard;
+    this.dispatcher = this.guard.dispatcher({ connectTimeoutMs: limits.connectTimeoutMs });
   }
 
   async fetch(url: URL, signal?: AbortSignal, field = 'input'): Promise<FetchedFile> {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new StorageError('unsupported_url_scheme', `${field}: only http and https URLs can be fetched.`, {
-        field,
-        scheme: url.protocol.replace(/:$/, ''),
-      });
-    }
-    const timeout = AbortSignal.timeout(this.limits.totalTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let res: Dispatcher.ResponseData;
+    let res;
     try {
-      res = await request(url, {
+      res = await guardedRequest(this.guard, url, {
         method: 'GET',
-        dispatcher: this.dispatcher,
-        signal: combined,
         headers: { 'user-agent': 'Atelier/0.1 (+image fetcher)', accept: 'image/*,*/*;q=0.5' },
+        maxBytes: this.limits.maxBytes,
+        connectTimeoutMs: this.limits.connectTimeoutMs,
+        totalTimeoutMs: this.limits.totalTimeoutMs,
+        maxRedirects: this.limits.maxRedirects,
+        signal,
+        field,
+        dispatcher: this.dispatcher,
       });
     } catch (err) {
-      throw this.failure(err, url, field, timeout.aborted);
+      throw this.inputError(err, field);
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      discard(res.body);
-      const redirect = res.statusCode >= 300 && res.statusCode < 400;
-      throw new StorageError(
-        redirect ? 'too_many_redirects' : 'input_fetch_failed',
-        redirect
-          ? `${field}: gave up after ${this.limits.maxRedirects} redirects.`
-          : `${field}: the server answered HTTP ${res.statusCode} for ${url.href}.`,
-        { field, status: res.statusCode },
-      );
-    }
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.limits.maxBytes) {
-      discard(res.body);
-      throw this.tooLarge(field, declared);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.limits.maxBytes) {
-          discard(res.body);
-          throw this.tooLarge(field, size);
-        }
-        chunks.push(chunk as Buffer);
-      }
-    } catch (err) {
-      if (err instanceof StorageError) throw err;
-      throw this.failure(err, url, field, timeout.aborted);
-    }
-    return { data: Buffer.concat(chunks, size), name: fileNameFromUrl(url), url: url.href };
-  }
-
-  private tooLarge(field: string, size: number): StorageError {
-    return new StorageError(
-      'input_too_large',
-      `${field}: the file is larger than the ${this.limits.maxBytes} bytes allowed.`,
-      { field, max_bytes: this.limits.maxBytes, bytes: size },
-    );
-  }
-
-  private failure(err: unknown, url: URL, field: string, timedOut: boolean): StorageError {
-    if (timedOut) {
-      return new StorageError('input_fetch_timeout', `${field}: fetching ${url.href} took longer than allowed.`, {
+    if (res.status < 200 || res.status >= 300) {
+      throw new StorageError('input_fetch_failed', `${field}: the server answered HTTP ${res.status} for ${res.url}.`, {
         field,
-        timeout_ms: this.limits.totalTimeoutMs,
+        status: res.status,
       });
     }
-    const e = err as { code?: string; message?: string };
-    if (e?.code === 'UND_ERR_ABORTED' || (err as Error)?.name === 'AbortError') {
-      return new StorageError('input_fetch_aborted', `${field}: fetching was cancelled.`, { field });
-    }
-    if (e?.code === 'UND_ERR_REDIRECT' || /redirect/i.test(e?.message ?? '')) {
-      return new StorageError('too_many_redirects', `${field}: too many redirects (max ${this.limits.maxRedirects}).`, {
-        field,
-      });
-    }
-    return new StorageError('input_unreachable', `${field}: could not fetch ${url.href} (${e?.code ?? 'network error'}).`, {
-      field,
-      cause: e?.code ?? 'network_error',
-    });
+    // Named after the URL the user gave, not where it redirected (short links, CDN hashes).
+    return { data: res.body, name: fileNameFromUrl(url), url: url.href };
+  }
+
+  private inputError(err: unknown, field: string): unknown {
+    if (!(err instanceof StorageError)) return err;
+    const code = INPUT_CODES[err.code];
+    if (!code) return err;
+    const message =
+      code === 'input_too_large' ? `${field}: the file is larger than the ${this.limits.maxBytes} bytes allowed.` : err.message;
+    return new StorageError(code, message, err.details, err.status);
   }
 
   async close(): Promise<void> {
     await this.dispatcher.close();
+    if (this.ownsGuard) await this.guard.close();
   }
 }

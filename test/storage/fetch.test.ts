@@ -2,10 +2,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputFetcher, fileNameFromUrl } from '../../src/storage/fetch.js';
 import { StorageError } from '../../src/errors.js';
+import { OutboundGuard } from '../../src/storage/guard.js';
 import { startImageServer, type ImageServer } from '../support/image-server.js';
 
 let origin: ImageServer;
-const fetcher = new InputFetcher({ maxBytes: 1000, connectTimeoutMs: 1000, totalTimeoutMs: 800, maxRedirects: 2 });
+const limits = { maxBytes: 1000, connectTimeoutMs: 1000, totalTimeoutMs: 800, maxRedirects: 2 };
+// The origin is a loopback server, which the guard refuses unless the operator allowlists it.
+const guard = new OutboundGuard({ allowlist: ['127.0.0.1'] });
+const fetcher = new InputFetcher(limits, guard);
 
 before(async () => {
   origin = await startImageServer();
@@ -29,6 +33,7 @@ before(async () => {
 
 after(async () => {
   await fetcher.close();
+  await guard.close();
   await origin.close();
 });
 
