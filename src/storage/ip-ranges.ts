@@ -172,10 +172,14 @@ export class AddressSet {
   private readonly list = new BlockList();
   private count = 0;
 
-  /** Adds `10.0.0.0/8`, `fd00::/8`, `127.0.0.1` or `::1`; throws on anything else. */
+  /**
+   * Adds `10.0.0.0/8`, `fd00::/8`, `127.0.0.1`, `::1` or `[::1]`; throws on anything else. Only standard
+   * notation: in configuration, `10/8` or `2130706433` is more likely a mistake than a wish.
+   */
   add(entry: string): void {
     const slash = entry.indexOf('/');
-    const addr = canonicalAddress(slash < 0 ? entry : entry.slice(0, slash));
+    const network = (slash < 0 ? entry : entry.slice(0, slash)).replace(/^\[(.*)\]$/, '$1');
+    const addr = isIP(network) ? canonicalAddress(network) : null;
     if (!addr) throw new Error(`"${entry}" is not an IP address or CIDR range`);
     const type = addr.family === 4 ? 'ipv4' : 'ipv6';
     if (slash < 0) {

@@ -29,6 +29,7 @@ before(async () => {
   origin.route('/r2', (_req, res) => res.writeHead(302, { location: '/ok.bin' }).end());
   origin.route('/loop', (_req, res) => res.writeHead(302, { location: '/loop' }).end());
   origin.route('/gone', (_req, res) => res.writeHead(410).end('gone'));
+  origin.route('/to-loopback', (_req, res) => res.writeHead(302, { location: `${origin.url}/ok.bin` }).end());
 });
 
 after(async () => {
@@ -69,4 +70,46 @@ test('a cancelled fetch stops with its own error', async () => {
   const p = fetcher.fetch(new URL(`${origin.url}/slow.bin`), ac.signal);
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(p, code('input_fetch_aborted'));
+});
+
+test('without an allowlist the fetcher refuses the loopback origin in every spelling, before connecting', async () => {
+  const strict = new InputFetcher(limits);
+  const before = origin.hits('/ok.bin');
+  const port = new URL(origin.url).port;
+  try {
+    for (const host of ['127.0.0.1', '2130706433', '0x7f000001', '127.1', '[::ffff:127.0.0.1]', '[::1]', 'localhost']) {
+      await assert.rejects(
+        strict.fetch(new URL(`http://${host}:${port}/ok.bin`), undefined, 'style_reference'),
+        (err: unknown) =>
+          code('url_not_allowed')(err) &&
+          (err as StorageError).details.field === 'style_reference' &&
+          /loopback/.test((err as StorageError).message),
+        host,
+      );
+    }
+    assert.equal(origin.hits('/ok.bin'), before, 'no request reached the origin');
+  } finally {
+    await strict.close();
+  }
+});
+
+test('an allowlisted origin may not redirect the fetcher to a refused address', async () => {
+  const port = new URL(origin.url).port;
+  const named = new OutboundGuard({
+    allowlist: ['images.test'],
+    lookup: async (host) => (host === 'images.test' ? [{ address: '127.0.0.1', family: 4 }] : []),
+  });
+  const viaName = new InputFetcher(limits, named);
+  try {
+    // /r1 redirects (relatively) to /r2 and then /ok.bin on the same allowed name: fine.
+    assert.equal((await viaName.fetch(new URL(`http://images.test:${port}/r1`))).data.length, 500);
+    // /to-loopback redirects to the same server by address, which is not on the allowlist.
+    const before = origin.hits('/ok.bin');
+    await assert.rejects(viaName.fetch(new URL(`http://images.test:${port}/to-loopback`)), code('url_not_allowed'));
+    assert.equal(origin.hits('/to-loopback'), 1);
+    assert.equal(origin.hits('/ok.bin'), before, 'the redirect target was never requested');
+  } finally {
+    await viaName.close();
+    await named.close();
+  }
 });
