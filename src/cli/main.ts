@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/sqlite.js';
 import { KeyStore, SCOPES, isScope, type Scope } from '../accounts/keys.js';
+import { registerWebhookCommands } from './webhooks.js';
 
 function openKeys(): { keys: KeyStore; close: () => void } {
   const config = loadConfig();
@@ -91,6 +92,7 @@ export function buildCli(): Command {
         process.exitCode = 1;
       } else console.log(`Key ${id} now has ${value === null ? 'unlimited' : value} credits.`);
     });
+  registerWebhookCommands(program);
   return program;
 }
 
