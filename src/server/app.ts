@@ -13,6 +13,7 @@ import { asyncRoutes } from '../api/async.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
 import { systemRoutes } from '../api/system.js';
+import { webhookRoutes } from '../api/webhooks.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,5 +49,6 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
   await app.register(async (scope) => asyncRoutes(scope, services));
   await app.register(async (scope) => fileRoutes(scope, services));
   await app.register(async (scope) => systemRoutes(scope, services));
+  await app.register(async (scope) => webhookRoutes(scope, services));
   return app;
 }

@@ -16,7 +16,8 @@ import { TmpStore } from '../storage/tmp-store.js';
 import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { EditRequest } from '../contract/types.js';
-import { EDIT_TASK, editTaskHandler } from '../services/async-edit.js';
+import { EDIT_TASK, editTaskHandler, editTaskView } from '../services/async-edit.js';
+import { deriveSecretKey, guardedTransport, createUrlCheck, webhookConfigFromEnv, Webhooks } from '../webhooks/index.js';
 
 export interface AppServices {
   config: Config;
@@ -31,6 +32,8 @@ export interface AppServices {
   tmp: TmpStore;
   edit: EditService;
   queue: TaskQueue;
+  /** Webhook settings, delivery log and dispatcher; task kinds register their GET view with it. */
+  webhooks: Webhooks;
   /** Starts background task workers (async edits). */
   startWorkers(): Promise<void>;
   /** Stops workers, closes connections and the store. */
@@ -70,6 +73,17 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     concurrency: config.workerConcurrency,
     logger,
   });
+  const webhooks = new Webhooks({
+    db,
+    secretKey: deriveSecretKey(installationSecret(config.dataDir)),
+    transport: guardedTransport(guard),
+    checkUrl: createUrlCheck(guard),
+    ...webhookConfigFromEnv(),
+    logger,
+  });
+  // The webhook body of a finished edit is its GET /v1/image/edit/async/{task_id} answer.
+  webhooks.registerTaskView(EDIT_TASK, (task) => ({ data: editTaskView(task) }));
+  queue.on('settled', (task) => void webhooks.taskSettled(task));
   // Credits were reserved at submission; a task that produced nothing gives them back.
   queue.on('settled', (task) => {
     if (task.status !== 'DONE' && task.kind === EDIT_TASK) {
@@ -88,11 +102,14 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     tmp,
     edit,
     queue,
+    webhooks,
     async startWorkers() {
       await queue.start();
+      webhooks.start();
     },
     async close() {
       await queue.stop({ drain: true, timeoutMs: 20_000 });
+      await webhooks.stop();
       tmp.stopSweeping();
       await fetcher.close();
       await guard.close();
