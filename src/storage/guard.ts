@@ -355,7 +355,9 @@ function toStorageError(err: unknown, url: URL, field: string, timedOut = false,
   if (err instanceof StorageError) return err;
   const refusal = err instanceof GuardRefusal ? err : (err as { cause?: unknown })?.cause;
   if (refusal instanceof GuardRefusal) return refusal.toStorageError(field);
-  if (timedOut) {
+  const code = (err as { code?: unknown })?.code;
+  // undici's own idle timers (a dispatcher built elsewhere) mean the same thing as ours.
+  if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new StorageError('fetch_timeout', `${field}: requesting ${url.href} took longer than allowed.`, {
       field,
       timeout_ms: totalTimeoutMs,
@@ -397,8 +399,6 @@ export async function guardedRequest(guard: OutboundGuard, url: URL, opts: Guard
         body,
         dispatcher,
         signal,
-        headersTimeout: opts.totalTimeoutMs,
-        bodyTimeout: opts.totalTimeoutMs,
       });
     } catch (err) {
       throw fail(err);
