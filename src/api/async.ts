@@ -16,8 +16,8 @@ export async function asyncRoutes(app: FastifyInstance, services: AppServices): 
     { schema: { body: asyncEditRequestSchema }, config: { scope: 'image_editing' } },
     async (request) => {
       const body = request.body;
-      edit.precheck(body.operations, normaliseOutput(body.output));
       const owner = request.apiKey!.id;
+      edit.precheck(owner, body.operations, normaliseOutput(body.output), body.input);
       const cost = costOfEdit(body.operations);
       billing.reserve(owner, cost);
       let task;

@@ -80,12 +80,12 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
     async (request, reply) => {
       const body = request.body;
       const output = normaliseOutput(body.output);
-      edit.precheck(body.operations, output);
+      edit.precheck(request.apiKey!.id, body.operations, output, body.input);
       const signal = clientGone(reply);
       const data = await billing.charge(request.apiKey!.id, costOfEdit(body.operations), () =>
         admission.run(async () => {
-          const input = await edit.fetchInput(body.input, signal);
-          return edit.edit(input, body.operations, output, { signal });
+          const input = await edit.fetchInput(request.apiKey!.id, body.input, signal);
+          return edit.edit(request.apiKey!.id, input, body.operations, output, { signal });
         }),
       );
       return { data };
@@ -103,10 +103,12 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
       }
       const upload = await readUpload(request, config.limits.maxInputBytes);
       const output = normaliseOutput(upload.data.output);
-      edit.precheck(upload.data.operations, output);
+      edit.precheck(request.apiKey!.id, upload.data.operations, output);
       const signal = clientGone(reply);
       const data = await billing.charge(request.apiKey!.id, costOfEdit(upload.data.operations), () =>
-        admission.run(() => edit.edit({ data: upload.file, name: upload.name }, upload.data.operations, output, { signal })),
+        admission.run(() =>
+          edit.edit(request.apiKey!.id, { data: upload.file, name: upload.name }, upload.data.operations, output, { signal }),
+        ),
       );
       return { data };
     },

@@ -12,6 +12,7 @@ import type { AppServices } from './services.js';
 import { asyncRoutes } from '../api/async.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
+import { storageRoutes } from '../api/storages.js';
 import { systemRoutes } from '../api/system.js';
 import { webhookRoutes } from '../api/webhooks.js';
 
@@ -48,6 +49,7 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
   await app.register(async (scope) => editRoutes(scope, services));
   await app.register(async (scope) => asyncRoutes(scope, services));
   await app.register(async (scope) => fileRoutes(scope, services));
+  await app.register(async (scope) => storageRoutes(scope, services));
   await app.register(async (scope) => systemRoutes(scope, services));
   await app.register(async (scope) => webhookRoutes(scope, services));
   return app;

@@ -13,6 +13,9 @@ import { EditService } from '../services/edit.js';
 import { InputFetcher } from '../storage/fetch.js';
 import { OutboundGuard } from '../storage/guard.js';
 import { TmpStore } from '../storage/tmp-store.js';
+import { loadStorageConfig } from '../storage/config.js';
+import { storageSecretBox } from '../storage/secrets.js';
+import { StorageService } from '../storage/service.js';
 import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { EditRequest } from '../contract/types.js';
@@ -30,6 +33,8 @@ export interface AppServices {
   /** Checks every request to a user-supplied URL (inputs, web folders, webhooks); see storage/guard.ts. */
   guard: OutboundGuard;
   tmp: TmpStore;
+  /** Storages (/v1/storage/...) and storage:// resolution for inputs and outputs. */
+  storages: StorageService;
   edit: EditService;
   queue: TaskQueue;
   /** Webhook settings, delivery log and dispatcher; task kinds register their GET view with it. */
@@ -65,7 +70,16 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
   const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch }, guard);
   const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
   await tmp.init();
-  const edit = new EditService({ fetcher, tmp, limits: config.limits, publicUrl: config.publicUrl });
+  const storageConfig = loadStorageConfig(process.env, config.dataDir);
+  const storages = new StorageService({
+    db,
+    // Sealed under ATELIER_SECRET_KEY, or a key derived from the installation secret (outside the database).
+    secrets: storageSecretBox(storageConfig.secretKey, () => installationSecret(config.dataDir)),
+    fetcher,
+    config: storageConfig,
+    maxReadBytes: config.limits.maxInputBytes,
+  });
+  const edit = new EditService({ fetcher, tmp, storages, limits: config.limits, publicUrl: config.publicUrl });
   const billing = new Billing(keys);
   const queue = new TaskQueue({
     store: new SqliteTaskStore(db),
@@ -100,6 +114,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     fetcher,
     guard,
     tmp,
+    storages,
     edit,
     queue,
     webhooks,
@@ -111,6 +126,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
       await queue.stop({ drain: true, timeoutMs: 20_000 });
       await webhooks.stop();
       tmp.stopSweeping();
+      storages.close();
       await fetcher.close();
       await guard.close();
       db.close();

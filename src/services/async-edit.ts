@@ -14,9 +14,9 @@ export function editTaskHandler(edit: EditService): TaskHandler {
   return async (task, signal) => {
     // Failures are thrown: the queue turns an AtelierError into an ERROR with its message.
     const request = task.request as EditRequest;
-    const input = await edit.fetchInput(request.input, signal);
+    const input = await edit.fetchInput(task.owner, request.input, signal);
     // The task id names the output, so a re-run after a crash rewrites the same file and URL.
-    const res = await edit.edit(input, request.operations, normaliseOutput(request.output), {
+    const res = await edit.edit(task.owner, input, request.operations, normaliseOutput(request.output), {
       signal,
       stableId: `task:${task.id}`,
     });
