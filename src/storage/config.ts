@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { GCS_DEFAULT_ENDPOINT } from './connectors/gcs.js';
 
 export interface StorageConfig {
+  /** Atelier's data directory: no local storage may contain it. */
+  dataDir: string;
   /** ATELIER_SECRET_KEY: seals storage secrets; the installation secret is used when unset. */
   secretKey?: string;
   /** Folder every `local` storage must lie under. */
@@ -53,6 +55,7 @@ function endpoint(env: NodeJS.ProcessEnv, name: string): string | undefined {
 export function loadStorageConfig(env: NodeJS.ProcessEnv, dataDir: string): StorageConfig {
   const s3Endpoint = endpoint(env, 'ATELIER_S3_ENDPOINT');
   return {
+    dataDir: resolve(dataDir),
     secretKey: env.ATELIER_SECRET_KEY || undefined,
     localRoot: resolve(env.ATELIER_LOCAL_STORAGE_ROOT || join(dataDir, 'storage')),
     s3: {

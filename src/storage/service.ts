@@ -245,7 +245,7 @@ export class StorageService {
       }
       case 'local': {
         const path = parameters.path as string;
-        await resolveLocalFolder(this.deps.config.localRoot, path);
+        await resolveLocalFolder(this.deps.config.localRoot, path, [this.deps.config.dataDir]);
         return { name, type, parameters: { path }, sealedSecret: null };
       }
     }
@@ -441,6 +441,7 @@ export class StorageService {
           storage: storage.name,
           root: config.localRoot,
           folder: localFolder(config.localRoot, storage.parameters.path as string),
+          protectedDirs: [config.dataDir],
         });
     }
   }

@@ -61,6 +61,18 @@ describe('resolveLocalFolder', () => {
     assert.deepEqual(await readdir(outside), ['secret.txt']);
   });
 
+  test('refuses folders that contain the data directory, even when the root does', async () => {
+    const dataDir = join(root, 'atelier-data');
+    await mkdir(dataDir, { recursive: true });
+    for (const path of ['.', root]) {
+      const err = await refusal(resolveLocalFolder(root, path, [dataDir]));
+      assert.match(err.message, /data directory/);
+    }
+    assert.equal(await resolveLocalFolder(root, 'photos', [dataDir]), join(root, 'photos'));
+    const c = new LocalConnector({ storage: 'all', root, folder: root, protectedDirs: [dataDir] });
+    assert.equal((await refusal(c.read('atelier-data/secret', read))).code, 'storage_outside_root');
+  });
+
   test('isWithin compares whole path segments', () => {
     assert.ok(isWithin('/a/b', '/a/b'));
     assert.ok(isWithin('/a/b', '/a/b/c'));

@@ -1,6 +1,7 @@
 // The `local` storage type (an Atelier extension): a folder on the server, for single-machine installs.
 // Every folder must lie under the configured root (ATELIER_LOCAL_STORAGE_ROOT), so an API key cannot point a
-// storage at /etc. `..` is refused in paths and keys, and real paths are checked at every use, so a symlink
+// storage at /etc, and must not contain Atelier's own data directory (its database and installation secret),
+// whatever the root. `..` is refused in paths and keys, and real paths are checked at every use, so a symlink
 // inside the folder cannot lead outside it either.
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -32,11 +33,26 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** The protected folder (real path) that `folder` (a real path) would expose, if any. */
+async function exposedBy(folder: string, protectedDirs: readonly string[]): Promise<string | undefined> {
+  for (const dir of protectedDirs) {
+    const real = await realpath(dir).catch(() => resolve(dir));
+    if (isWithin(folder, real)) return dir;
+  }
+  return undefined;
+}
+
 /**
  * Resolves a local storage's `path` parameter (absolute, or relative to `root`) to an absolute folder under
- * `root`, creating it when missing. Refuses `..`, and folders whose real path (symlinks followed) is outside.
+ * `root`, creating it when missing. Refuses `..`, folders whose real path (symlinks followed) is outside, and
+ * folders that contain one of `protectedDirs` (Atelier's data directory).
  */
-export async function resolveLocalFolder(root: string, path: string, field = 'parameters.path'): Promise<string> {
+export async function resolveLocalFolder(
+  root: string,
+  path: string,
+  protectedDirs: readonly string[] = [],
+  field = 'parameters.path',
+): Promise<string> {
   if (path.split(/[\\/]/).includes('..')) {
     throw new ValidationError(`${field}: ".." is not allowed in a local storage path.`, { field });
   }
@@ -65,6 +81,11 @@ export async function resolveLocalFolder(root: string, path: string, field = 'pa
       throw new ValidationError(`${field}: "${path}" is not a folder.`, { field });
     }
   }
+  if (await exposedBy(await realpath(folder), protectedDirs)) {
+    throw new ValidationError(`${field}: "${path}" contains Atelier's data directory; choose a folder beside it.`, {
+      field,
+    });
+  }
   return folder;
 }
 
@@ -74,6 +95,8 @@ export interface LocalConnectorOptions {
   root: string;
   /** The storage's folder (absolute, under `root`). */
   folder: string;
+  /** Folders the storage must not contain (Atelier's data directory). */
+  protectedDirs?: readonly string[];
 }
 
 export class LocalConnector implements StorageConnector {
@@ -94,6 +117,9 @@ export class LocalConnector implements StorageConnector {
     const realRoot = await realpath(this.opts.root).catch(() => resolve(this.opts.root));
     if (!isWithin(realRoot, real)) {
       throw this.error('storage_outside_root', field, `the folder of storage "${this.opts.storage}" now leads outside the local storage root.`);
+    }
+    if (await exposedBy(real, this.opts.protectedDirs ?? [])) {
+      throw this.error('storage_outside_root', field, `the folder of storage "${this.opts.storage}" contains Atelier's data directory.`);
     }
     return real;
   }
