@@ -27,6 +27,8 @@ export interface RunningServer {
   port: number;
   dataDir: string;
   key: string;
+  /** The server process's id (to read its memory and CPU use from /proc, as the benchmarks do). */
+  pid?: number;
   output: () => string;
   /** Stops the process (SIGTERM, or SIGKILL to simulate a crash) and waits for it to exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -95,6 +97,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     port,
     dataDir,
     key: TEST_KEY,
+    pid: child.pid,
     output: () => out,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
