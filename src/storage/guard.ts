@@ -444,6 +444,10 @@ export async function guardedRequest(guard: OutboundGuard, url: URL, opts: Guard
       discard(res.body);
       throw tooLarge(declared);
     }
+    // With a Content-Length the body is copied once into a buffer of its final size: inputs are megabytes
+    // each, and a second full-size copy per request measurably drives garbage collection. A server that
+    // sends other than it declared falls back to collecting chunks.
+    let sized = Number.isInteger(declared) && declared >= 0 && declared <= limit ? Buffer.allocUnsafe(declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     let truncated = false;
@@ -453,17 +457,27 @@ export async function guardedRequest(guard: OutboundGuard, url: URL, opts: Guard
         if (size + buf.length > limit) {
           discard(res.body);
           if (ok) throw tooLarge(size + buf.length);
+          if (sized) {
+            chunks.push(sized.subarray(0, size));
+            sized = undefined;
+          }
           chunks.push(buf.subarray(0, limit - size));
           size = limit;
           truncated = true;
           break;
         }
-        chunks.push(buf);
+        if (sized && size + buf.length > sized.length) {
+          chunks.push(sized.subarray(0, size));
+          sized = undefined;
+        }
+        if (sized) buf.copy(sized, size);
+        else chunks.push(buf);
         size += buf.length;
       }
     } catch (err) {
       throw fail(err);
     }
-    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks, size), url: current.href, truncated };
+    const received = sized && size === sized.length ? sized : Buffer.concat(sized ? [sized.subarray(0, size)] : chunks, size);
+    return { status: res.statusCode, headers: res.headers, body: received, url: current.href, truncated };
   }
 }
