@@ -1,5 +1,6 @@
 // Async tasks: persistence (TaskStore, SQLite for embedded mode) and the worker pool that runs them.
 export type {
+  CancelResult,
   NewTask,
   StalledScope,
   TaskHandler,
@@ -9,7 +10,7 @@ export type {
   TaskRecord,
   TaskStore,
 } from './types.js';
-export { leaseOf } from './types.js';
+export { FINAL_STATUSES, isFinal, leaseOf } from './types.js';
 export {
   failureOutcome,
   INTERNAL_ERROR_MESSAGE,
@@ -18,6 +19,7 @@ export {
   pipelineError,
   TOO_MANY_INTERRUPTIONS_MESSAGE,
 } from './outcome.js';
+export { QUEUE_FULL_RETRY_AFTER_SECONDS, QueueFullError, TaskAlreadyFinishedError } from './errors.js';
 export { SqliteTaskStore, type SqliteTaskStoreOptions } from './sqlite-store.js';
 export {
   PROCESS_INSTANCE_ID,

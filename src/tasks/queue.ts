@@ -5,11 +5,13 @@
 // Life of a task: submit → ACCEPTED → claim → PROCESSING (lease renewed while the handler runs) → DONE | ERROR.
 // A worker that dies leaves its task PROCESSING with a lease nobody renews; the poll tick (or, for a store this
 // process owns alone, start-up) puts it back to ACCEPTED to run again, or ends it ERROR after `maxAttempts`.
+// Cancel ends an unfinished task CANCELLED in the store; a handler running it here is aborted at once, one
+// running in another process at its next lease renewal, which then fails.
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { failureOutcome, normalizeOutcome } from './outcome.js';
 import { leaseOf } from './types.js';
-import type { TaskHandler, TaskKind, TaskLease, TaskOutcome, TaskRecord, TaskStore } from './types.js';
+import type { CancelResult, TaskHandler, TaskKind, TaskLease, TaskOutcome, TaskRecord, TaskStore } from './types.js';
 
 /** The subset of a pino logger the queue uses. */
 export interface TaskLogger {
@@ -40,6 +42,11 @@ export interface TaskQueueOptions {
    * false when several processes share the store. Default true.
    */
   exclusive?: boolean;
+  /**
+   * Back-pressure: submissions are refused with QueueFullError while this many tasks (all kinds, all processes
+   * sharing the store) are ACCEPTED. Default: no bound.
+   */
+  maxQueued?: number;
   logger?: TaskLogger;
 }
 
@@ -54,13 +61,20 @@ export interface StopOptions {
   timeoutMs?: number;
 }
 
+const INTERRUPTION_MESSAGES = {
+  shutdown: 'The worker is shutting down.',
+  'lease-lost': 'The task lease was lost.',
+  cancelled: 'The task was cancelled.',
+} as const;
+
 /** The reason given to a handler's AbortSignal when the queue takes its task away. */
 export class TaskInterruptedError extends Error {
-  constructor(readonly reason: 'shutdown' | 'lease-lost') {
-    super(reason === 'shutdown' ? 'The worker is shutting down.' : 'The task lease was lost.');
+  constructor(readonly reason: keyof typeof INTERRUPTION_MESSAGES) {
+    super(INTERRUPTION_MESSAGES[reason]);
     this.name = 'TaskInterruptedError';
   }
 }
+
 
 /** One id per process: in embedded mode, a lease held under any other id belongs to a process that is gone. */
 export const PROCESS_INSTANCE_ID = `${process.pid}-${randomUUID()}`;
@@ -115,9 +129,16 @@ export class TaskQueue {
   private readonly pollMs: number;
   private readonly maxAttempts: number;
   private readonly exclusive: boolean;
+  private readonly maxQueued: number | undefined;
   private readonly logger: TaskLogger;
   private readonly settledListeners = new Set<SettledListener>();
   private readonly running = new Set<RunningTask>();
+  /**
+   * PROCESSING tasks cancelled here while no local job ran them: either another process holds them, or this one
+   * has claimed them and not launched them yet (the claim resolves a tick later). launch() skips those.
+   * Entries are forgotten after a lease time, by when a late launch is impossible.
+   */
+  private readonly cancelledUnlaunched = new Set<number>();
   private state: 'idle' | 'running' | 'stopping' = 'idle';
   private pollTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -135,6 +156,7 @@ export class TaskQueue {
     this.maxAttempts = positiveInteger('maxAttempts', options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.instanceId = options.instanceId ?? PROCESS_INSTANCE_ID;
     this.exclusive = options.exclusive ?? true;
+    this.maxQueued = options.maxQueued === undefined ? undefined : positiveInteger('maxQueued', options.maxQueued);
     this.logger = options.logger ?? fallbackLogger;
   }
 
@@ -143,7 +165,10 @@ export class TaskQueue {
     return this.running.size;
   }
 
-  /** Called after a task reaches DONE or ERROR (webhooks hook in here). Listener failures are logged, not thrown. */
+  /**
+   * Called once after a task reaches DONE, ERROR or CANCELLED (webhooks and billing hook in here), by the process
+   * that made the change. Listener failures are logged, not thrown.
+   */
   on(event: 'settled', listener: SettledListener): this {
     this.settledListeners.add(listener);
     return this;
@@ -154,17 +179,49 @@ export class TaskQueue {
     return this;
   }
 
-  /** Persists a task as ACCEPTED and wakes a worker right away. Works before start(); it then runs once started. */
+  /**
+   * Persists a task as ACCEPTED and wakes a worker right away. Works before start(); it then runs once started.
+   * Throws QueueFullError, having created nothing, when `maxQueued` tasks are already waiting.
+   */
   async submit(kind: TaskKind, request: unknown, owner: string): Promise<TaskRecord> {
     // A kind nobody handles would sit in ACCEPTED for ever; refuse it while the caller can still answer.
     if (!this.handlers.has(kind)) throw new Error(`No handler for task kind "${kind}".`);
-    const task = await this.store.create({ kind, owner, request, maxAttempts: this.maxAttempts });
+    const task = await this.store.create({ kind, owner, request, maxAttempts: this.maxAttempts, maxQueued: this.maxQueued });
     this.wake();
     return task;
   }
 
   get(id: number): Promise<TaskRecord | undefined> {
     return this.store.get(id);
+  }
+
+  /** Tasks waiting to be claimed, in every process sharing the store. */
+  queuedCount(): Promise<number> {
+    return this.store.countQueued();
+  }
+
+  /**
+   * Cancels a task of any kind that has not finished. An ACCEPTED task will never be claimed; a handler running
+   * it in this process is aborted now, and its outcome (and any late one from another process) is discarded.
+   * Emits 'settled' with the CANCELLED task when this call cancelled it. A task already final is returned
+   * unchanged, so cancelling twice is harmless. Checking who may cancel is the caller's business.
+   */
+  async cancel(id: number): Promise<CancelResult> {
+    const result = await this.store.cancel(id);
+    if (result.kind !== 'cancelled') return result;
+    let local = false;
+    for (const job of this.running) {
+      if (job.task.id !== id) continue;
+      local = true;
+      if (!job.interrupted) this.interrupt(job, 'cancelled');
+    }
+    if (!local && result.previous === 'PROCESSING') {
+      this.cancelledUnlaunched.add(id);
+      setTimeout(() => this.cancelledUnlaunched.delete(id), this.leaseMs).unref();
+    }
+    this.logger.info({ taskId: id, previous: result.previous }, 'task cancelled');
+    this.emitSettled(result.task);
+    return result;
   }
 
   async start(): Promise<void> {
@@ -224,6 +281,10 @@ export class TaskQueue {
   }
 
   private launch(task: TaskRecord): void {
+    if (this.cancelledUnlaunched.delete(task.id)) {
+      this.logger.info({ taskId: task.id }, 'task cancelled before its handler started');
+      return;
+    }
     const job: RunningTask = {
       task,
       lease: leaseOf(task),
@@ -276,6 +337,14 @@ export class TaskQueue {
     try {
       if (await this.store.renew(job.lease, this.leaseMs)) return;
       if (job.interrupted) return;
+      // Cancelled by another process (a cancel in this one has already interrupted the job): not a fault.
+      const now = await this.store.get(job.task.id);
+      if (job.interrupted) return;
+      if (now?.status === 'CANCELLED') {
+        this.logger.info({ taskId: job.task.id, attempt: job.lease.attempt }, 'task cancelled elsewhere; aborting handler');
+        this.interrupt(job, 'cancelled');
+        return;
+      }
       this.logger.warn({ taskId: job.task.id, attempt: job.lease.attempt }, 'task lease lost; aborting handler');
       this.interrupt(job, 'lease-lost');
     } catch (err) {

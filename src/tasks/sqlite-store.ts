@@ -4,8 +4,10 @@
 // loser's WHERE no longer matches.
 import type { PipelineError, TaskStatus } from '../contract/types.js';
 import { ensureSchema, type Db } from '../db/sqlite.js';
+import { QueueFullError } from './errors.js';
 import { isoTimestamp, pipelineError, TOO_MANY_INTERRUPTIONS_MESSAGE } from './outcome.js';
 import type {
+  CancelResult,
   NewTask,
   StalledScope,
   TaskKind,
@@ -83,6 +85,8 @@ function toJson(value: unknown, what: string): string {
 }
 
 const HELD = `status = 'PROCESSING' AND id = @id AND lease_owner = @owner AND attempts = @attempt`;
+/** Statuses a task can be cancelled from: every one that is not final. */
+const CANCELLABLE = `'ACCEPTED','WAITING','PAUSED','PROCESSING'`;
 
 export interface SqliteTaskStoreOptions {
   /** Epoch milliseconds; injectable so lease expiry can be tested without waiting. */
@@ -91,11 +95,26 @@ export interface SqliteTaskStoreOptions {
 
 function prepareStatements(db: Db) {
   return {
+    // The bound and the insert are one statement, i.e. one write transaction: two submissions racing for the
+    // last free place cannot both get it. The count walks tasks_by_status and stops at the bound.
     insert: db.prepare<Record<string, unknown>, TaskRow>(
       `INSERT INTO tasks (kind, status, owner, request, created_at, updated_at, max_attempts)
-       VALUES (@kind, 'ACCEPTED', @owner, @request, @now, @now, @maxAttempts) RETURNING *`,
+       SELECT @kind, 'ACCEPTED', @owner, @request, @now, @now, @maxAttempts
+        WHERE @maxQueued IS NULL
+           OR (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'ACCEPTED' LIMIT @maxQueued)) < @maxQueued
+       RETURNING *`,
     ),
     get: db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
+    countQueued: db.prepare<Record<string, unknown>, { n: number }>(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE status = 'ACCEPTED' LIMIT @limit)`,
+    ),
+    cancel: db.prepare<Record<string, unknown>, TaskRow>(
+      `UPDATE tasks
+          SET status = 'CANCELLED', result = NULL, finished_at = @now, updated_at = @now,
+              lease_owner = NULL, lease_until = NULL
+        WHERE id = @id AND status IN (${CANCELLABLE})
+        RETURNING *`,
+    ),
     // The inner SELECT and the UPDATE run as one statement, i.e. one write transaction: no other connection
     // can claim the same row in between, and the outer status check keeps the statement safe on its own.
     claim: db.prepare<Record<string, unknown>, TaskRow>(
@@ -153,6 +172,7 @@ export class SqliteTaskStore implements TaskStore {
   private readonly clock: () => number;
   private readonly sql: Statements;
   private readonly recoverTx: (scope: StalledScope, nowMs: number) => TaskRow[];
+  private readonly cancelTx: (id: number, nowMs: number) => CancelResult;
 
   constructor(db: Db, options: SqliteTaskStoreOptions = {}) {
     ensureSchema(db, 'tasks-001-create', SCHEMA);
@@ -177,11 +197,25 @@ export class SqliteTaskStore implements TaskStore {
       return ended;
     });
     this.recoverTx = (scope, nowMs) => recover.immediate(scope, nowMs);
+    // Read and change under one write lock, so the status reported as `previous` is the one that was replaced.
+    const cancel = db.transaction((id: number, nowMs: number): CancelResult => {
+      const before = sql.get.get(id);
+      if (!before) return { kind: 'missing' };
+      const row = sql.cancel.get({ id, now: isoTimestamp(nowMs) });
+      return row
+        ? { kind: 'cancelled', task: fromRow(row), previous: before.status }
+        : { kind: 'unchanged', task: fromRow(before) };
+    });
+    this.cancelTx = (id, nowMs) => cancel.immediate(id, nowMs);
   }
 
   async create(task: NewTask): Promise<TaskRecord> {
     if (!Number.isInteger(task.maxAttempts) || task.maxAttempts < 1) {
       throw new RangeError(`maxAttempts must be a positive integer, got ${task.maxAttempts}.`);
+    }
+    const { maxQueued } = task;
+    if (maxQueued !== undefined && (!Number.isInteger(maxQueued) || maxQueued < 1)) {
+      throw new RangeError(`maxQueued must be a positive integer, got ${maxQueued}.`);
     }
     const row = this.sql.insert.get({
       kind: task.kind,
@@ -189,9 +223,22 @@ export class SqliteTaskStore implements TaskStore {
       request: toJson(task.request, 'request'),
       now: isoTimestamp(this.clock()),
       maxAttempts: task.maxAttempts,
+      maxQueued: maxQueued ?? null,
     });
-    if (!row) throw new Error('Inserting a task returned no row.');
+    if (!row) {
+      if (maxQueued !== undefined) throw new QueueFullError(maxQueued);
+      throw new Error('Inserting a task returned no row.');
+    }
     return fromRow(row);
+  }
+
+  async countQueued(limit?: number): Promise<number> {
+    // LIMIT -1 is SQLite's "no limit".
+    return this.sql.countQueued.get({ limit: limit ?? -1 })?.n ?? 0;
+  }
+
+  async cancel(id: number): Promise<CancelResult> {
+    return this.cancelTx(id, this.clock());
   }
 
   async get(id: number): Promise<TaskRecord | undefined> {

@@ -42,8 +42,10 @@ export type TaskOutcome = { status: 'DONE'; result: unknown } | { status: 'ERROR
  *   So the handler must be deterministic for a given task and write any output under a name derived from
  *   `task.id` (never a random name), so that a re-run overwrites the same output instead of leaving a second,
  *   different result behind.
- * - `signal` aborts when the worker shuts down or loses the task (lease taken over, later: cancelled). The
- *   handler should stop promptly; whatever it returns after that is discarded.
+ * - `signal` aborts when the worker shuts down, loses the task (lease taken over) or the task is cancelled. The
+ *   handler should stop promptly; whatever it returns after that is discarded, and any output it already wrote
+ *   must stay unpublished (a handler only publishes through its outcome, so this holds as long as output names
+ *   are not guessable).
  * - Expected failures (bad input image, unreachable URL) should be returned as an ERROR outcome. A thrown
  *   AtelierError becomes an ERROR with its message; any other throw becomes a generic message and is logged.
  */
@@ -55,7 +57,29 @@ export interface NewTask {
   /** Must be JSON-serialisable. */
   request: unknown;
   maxAttempts: number;
+  /**
+   * Back-pressure: refuse the task when this many tasks (of any kind) are already ACCEPTED. Checked in the same
+   * statement as the insert, so concurrent submissions cannot overshoot the bound. Absent: no bound.
+   */
+  maxQueued?: number;
 }
+
+/** Statuses a task never leaves. */
+export const FINAL_STATUSES: readonly TaskStatus[] = ['DONE', 'ERROR', 'CANCELLED'];
+
+export function isFinal(status: TaskStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/**
+ * What a cancel found: `cancelled` when this call moved the task to CANCELLED (its `previous` status tells
+ * whether a worker may be running it); `unchanged` when the task had already reached a final status (CANCELLED
+ * included), returned as it is; `missing` when there is no such task.
+ */
+export type CancelResult =
+  | { kind: 'cancelled'; task: TaskRecord; previous: TaskStatus }
+  | { kind: 'unchanged'; task: TaskRecord }
+  | { kind: 'missing' };
 
 /**
  * Proof that a worker holds a task. `attempt` fences off stale runs: once a task is reclaimed its attempt count
@@ -74,6 +98,7 @@ export interface TaskLease {
 export type StalledScope = { kind: 'expired' } | { kind: 'foreign'; liveOwner: string };
 
 export interface TaskStore {
+  /** Inserts an ACCEPTED task; throws QueueFullError when `maxQueued` is given and that many tasks already wait. */
   create(task: NewTask): Promise<TaskRecord>;
   get(id: number): Promise<TaskRecord | undefined>;
   /** Atomically moves the oldest ACCEPTED task of one of `kinds` to PROCESSING under a fresh lease. */
@@ -82,6 +107,14 @@ export interface TaskStore {
   renew(lease: TaskLease, leaseMs: number): Promise<boolean>;
   /** Records the outcome if the lease still holds; undefined when it does not (the outcome is discarded). */
   complete(lease: TaskLease, outcome: TaskOutcome): Promise<TaskRecord | undefined>;
+  /**
+   * Ends a task that has not finished yet (ACCEPTED, WAITING, PAUSED or PROCESSING) as CANCELLED, dropping any
+   * lease: an ACCEPTED task is never claimed after this, and the worker of a PROCESSING one finds out at its next
+   * renew or complete, both of which then fail, so its outcome is discarded.
+   */
+  cancel(id: number): Promise<CancelResult>;
+  /** ACCEPTED tasks, counted up to `limit` (the count stops there, so the query stays cheap on a long queue). */
+  countQueued(limit?: number): Promise<number>;
   /** Hands a held task back to ACCEPTED without counting the attempt (clean shutdown). */
   release(lease: TaskLease): Promise<boolean>;
   /**
