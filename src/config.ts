@@ -15,6 +15,10 @@ export interface Config {
   limits: PipelineLimits;
   /** Concurrent async tasks processed by this process. */
   workerConcurrency: number;
+  /** Back-pressure: tasks allowed to wait (ACCEPTED); submissions past it get 429 `queue_full`. */
+  maxQueuedTasks: number;
+  /** How long an `Idempotency-Key` answer is replayed, in seconds. */
+  idempotencyTtlSeconds: number;
   /** Concurrent synchronous edits; more wait in line (bounded by `syncQueueLimit`). */
   syncConcurrency: number;
   syncQueueLimit: number;
@@ -58,6 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxOutputSide: int(env, 'ATELIER_MAX_OUTPUT_SIDE', DEFAULT_LIMITS.maxOutputSide, 1),
     },
     workerConcurrency: int(env, 'ATELIER_WORKERS', cores, 1),
+    maxQueuedTasks: int(env, 'ATELIER_MAX_QUEUED_TASKS', 10_000, 1),
+    idempotencyTtlSeconds: int(env, 'ATELIER_IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 1),
     syncConcurrency: int(env, 'ATELIER_SYNC_CONCURRENCY', cores * 2, 1),
     syncQueueLimit: int(env, 'ATELIER_SYNC_QUEUE', 256, 0),
     tmpTtlSeconds: int(env, 'ATELIER_TMP_TTL_SECONDS', 24 * 3600, 1),

@@ -8,6 +8,7 @@ import { compile } from '../contract/validation.js';
 import { ImageError, ValidationError } from '../errors.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { AppServices } from '../server/services.js';
+import { beginIdempotent, fingerprintOf } from '../server/idempotency.js';
 import { normaliseOutput } from '../services/edit.js';
 
 const validateUploadData = compile<UploadEditRequest>(uploadDataSchema, 'data');
@@ -76,7 +77,7 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
 
   app.post<{ Body: EditRequest }>(
     '/v1/image/edit',
-    { schema: { body: editRequestSchema }, config: { scope: 'image_editing' } },
+    { schema: { body: editRequestSchema }, config: { scope: 'image_editing', idempotent: true } },
     async (request, reply) => {
       const body = request.body;
       const output = normaliseOutput(body.output);
@@ -94,7 +95,7 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
 
   app.post(
     '/v1/image/edit/upload',
-    { config: { scope: 'image_editing' } },
+    { config: { scope: 'image_editing', idempotent: 'manual' } },
     async (request, reply) => {
       if (!request.isMultipart()) {
         throw new ValidationError('This endpoint takes multipart/form-data with a "file" part and a "data" field.', {
@@ -102,6 +103,9 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
         });
       }
       const upload = await readUpload(request, config.limits.maxInputBytes);
+      // The boundary differs on every send, so the fingerprint is taken from what was parsed, not the raw body.
+      const fingerprint = fingerprintOf(upload.name, JSON.stringify(upload.data), upload.file);
+      if (await beginIdempotent(request, reply, fingerprint)) return reply;
       const output = normaliseOutput(upload.data.output);
       edit.precheck(request.apiKey!.id, upload.data.operations, output);
       const signal = clientGone(reply);

@@ -7,9 +7,11 @@ import { pino, type Logger } from 'pino';
 import { fastifySchemaErrorFormatter, fastifyValidatorCompiler } from '../contract/validation.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { installIdempotency } from './idempotency.js';
 import { installMetrics } from './metrics.js';
 import type { AppServices } from './services.js';
 import { asyncRoutes } from '../api/async.js';
+import { installQueueFullRetryAfter } from '../api/tasks.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
 import { storageRoutes } from '../api/storages.js';
@@ -41,6 +43,9 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
   });
   installErrorHandling(app);
   installAuth(app, services.keys, services.limiter);
+  // After auth: idempotency keys are scoped per API key.
+  installIdempotency(app, services.idempotency);
+  installQueueFullRetryAfter(app);
   installMetrics(app);
   await app.register(multipart, {
     limits: { fileSize: services.config.limits.maxInputBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 6 },

@@ -17,6 +17,7 @@ import { loadStorageConfig } from '../storage/config.js';
 import { storageSecretBox } from '../storage/secrets.js';
 import { StorageService } from '../storage/service.js';
 import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
+import { SqliteIdempotencyStore } from './idempotency-store.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { EditRequest } from '../contract/types.js';
 import { EDIT_TASK, editTaskHandler, editTaskView } from '../services/async-edit.js';
@@ -37,6 +38,8 @@ export interface AppServices {
   storages: StorageService;
   edit: EditService;
   queue: TaskQueue;
+  /** Recorded answers for `Idempotency-Key`. */
+  idempotency: SqliteIdempotencyStore;
   /** Webhook settings, delivery log and dispatcher; task kinds register their GET view with it. */
   webhooks: Webhooks;
   /** Starts background task workers (async edits). */
@@ -85,8 +88,10 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     store: new SqliteTaskStore(db),
     handlers: { [EDIT_TASK]: editTaskHandler(edit) },
     concurrency: config.workerConcurrency,
+    maxQueued: config.maxQueuedTasks,
     logger,
   });
+  const idempotency = new SqliteIdempotencyStore(db, { ttlMs: config.idempotencyTtlSeconds * 1000 });
   const webhooks = new Webhooks({
     db,
     secretKey: deriveSecretKey(installationSecret(config.dataDir)),
@@ -98,7 +103,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
   // The webhook body of a finished edit is its GET /v1/image/edit/async/{task_id} answer.
   webhooks.registerTaskView(EDIT_TASK, (task) => ({ data: editTaskView(task) }));
   queue.on('settled', (task) => void webhooks.taskSettled(task));
-  // Credits were reserved at submission; a task that produced nothing gives them back.
+  // Credits were reserved at submission; a task that produced nothing (ERROR, CANCELLED) gives them back.
   queue.on('settled', (task) => {
     if (task.status !== 'DONE' && task.kind === EDIT_TASK) {
       billing.refund(task.owner, costOfEdit((task.request as EditRequest).operations));
@@ -117,12 +122,15 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     storages,
     edit,
     queue,
+    idempotency,
     webhooks,
     async startWorkers() {
+      idempotency.startSweeping(10 * 60 * 1000, (err) => logger?.error({ err }, 'sweeping idempotency keys failed'));
       await queue.start();
       webhooks.start();
     },
     async close() {
+      idempotency.stopSweeping();
       await queue.stop({ drain: true, timeoutMs: 20_000 });
       await webhooks.stop();
       tmp.stopSweeping();
