@@ -5,6 +5,7 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { ImageObject } from '../contract/types.js';
 import { AtelierError, ImageError } from '../errors.js';
 import { decodeBmp, isBmp, readBmpHeader, type BmpHeader } from './bmp.js';
+import { iccColourSpace, isSrgbProfile } from './icc.js';
 import { describeImage, type ImageFormat } from './image-object.js';
 import type { PipelineLimits } from './index.js';
 import { fromRawImage } from './raw-image.js';
@@ -44,6 +45,24 @@ export function sniffFormat(buf: Buffer): ImageFormat | null {
   return null;
 }
 
+/**
+ * The input's colour space, as far as the output default (keep the input's colour space) needs it.
+ * - rgb: `icc` only when the embedded profile is RGB and wider than sRGB (Adobe RGB, Display P3, ProPhoto…);
+ *   sRGB-tagged and untagged inputs carry none, since plain sRGB is what they become.
+ * - cmyk: `icc` is the embedded CMYK profile; without one libvips reads the pixels through its built-in
+ *   CMYK profile.
+ * - grey: one channel (plus alpha).
+ */
+export type InputColour = { space: 'rgb'; icc?: Buffer } | { space: 'cmyk'; icc?: Buffer } | { space: 'grey' };
+
+/** Classifies libvips' interpretation and the embedded profile (a profile that does not match the pixels is ignored). */
+export function classifyInputColour(space: string | undefined, icc: Buffer | undefined): InputColour {
+  if (space === 'cmyk') return icc && iccColourSpace(icc) === 'CMYK' ? { space: 'cmyk', icc } : { space: 'cmyk' };
+  if (space === 'b-w' || space === 'grey16') return { space: 'grey' };
+  if (icc && iccColourSpace(icc) === 'RGB' && !isSrgbProfile(icc)) return { space: 'rgb', icc };
+  return { space: 'rgb' };
+}
+
 export interface ProbedInput {
   format: InputFormat;
   /** Upright size (EXIF orientation applied), first frame/page only. */
@@ -51,6 +70,7 @@ export interface ProbedInput {
   height: number;
   /** Whether the decoded image will carry an alpha channel (not whether any pixel is transparent). */
   hasAlpha: boolean;
+  colour: InputColour;
   object: ImageObject;
   bmp?: BmpHeader;
 }
@@ -105,6 +125,8 @@ export async function probeInput(buf: Buffer, limits: PipelineLimits): Promise<P
       width: bmp.width,
       height: bmp.height,
       hasAlpha: bmp.bitsPerPixel === 32,
+      // BMP colour-space headers (V4/V5) are not read; bmp-js gives plain RGB.
+      colour: { space: 'rgb' },
       object: describeImage(format, bmp.width, bmp.height),
       bmp,
     };
@@ -122,7 +144,14 @@ export async function probeInput(buf: Buffer, limits: PipelineLimits): Promise<P
   }
   // Checked on the stored (not rotated) size as well; the product is the same either way.
   checkPixels(width, height, limits);
-  return { format, width, height, hasAlpha: meta.hasAlpha, object: describeImage(format, width, height) };
+  return {
+    format,
+    width,
+    height,
+    hasAlpha: meta.hasAlpha,
+    colour: classifyInputColour(meta.space, meta.icc),
+    object: describeImage(format, width, height),
+  };
 }
 
 export interface OpenedInput {

@@ -9,6 +9,11 @@
 // - staged: the first pipeline produces raw pixels at the resized (output) size; adjustments, padding and the
 //   background fill then work on that, and the last pipeline encodes. Canvas and padding margins stay
 //   transparent until the background step so that adjustments never alter the requested colour.
+//
+// Colour: without `color_space` the output keeps the input's colour space (output.ts, planOutput), which is
+// only known after probing. The staged path works on sRGB pixels and converts into the output's space at the
+// encode; the single pass keeps the input's own values (CMYK inks, wide-gamut RGB) when no fill colour is
+// painted into them, and otherwise converts the same way.
 import type { ImageObject, ImageOperations, ImageOutputOptions } from '../contract/types.js';
 import { AtelierError } from '../errors.js';
 import { applyAdjustments, hasAdjustments } from './adjustments.js';
@@ -24,10 +29,10 @@ import {
   type BackgroundColour,
   type Rgba,
 } from './background.js';
-import { asImageError, openInput, probeInput } from './decode.js';
+import { asImageError, openInput, probeInput, type InputColour } from './decode.js';
 import { checkOutputSize, parsePadding, parseResizing, planPadding, planResize, type ParsedPadding } from './geometry.js';
 import type { EditJob, EditResult, PipelineLimits } from './index.js';
-import { encodeOutput, resolveOutput } from './output.js';
+import { describeColour, encodeOutput, keepsInputPixels, planOutput, resolveOutput } from './output.js';
 import { applyPadding } from './padding.js';
 import { fromRawImage, toRawImage, type RawImage } from './raw-image.js';
 import { applyResize, cropMethod, RESIZE_KERNEL } from './resizing.js';
@@ -81,9 +86,23 @@ function since(t: number): number {
   return Math.round((performance.now() - t) * 100) / 100;
 }
 
+/** Whether a background colour survives in a greyscale image (transparent, or any grey). */
+function isNeutral(colour: BackgroundColour): boolean {
+  return colour.kind === 'transparent' || (colour.rgba.r === colour.rgba.g && colour.rgba.g === colour.rgba.b);
+}
+
+/**
+ * The input's colour space as the output default sees it: a greyscale input with a coloured background is
+ * treated as RGB, or the background would turn grey.
+ */
+function colourToKeep(input: InputColour, colour: BackgroundColour | undefined): InputColour {
+  return input.space === 'grey' && colour && !isNeutral(colour) ? { space: 'rgb' } : input;
+}
+
 /**
  * Refuses everything that can be refused from the request alone (unavailable operations, output options,
- * colour, padding and resizing syntax), so callers can answer before fetching or decoding the input.
+ * colour, padding and resizing syntax), so callers can answer before fetching or decoding the input. The
+ * returned output is not yet settled for the input (see planOutput).
  */
 export function checkEditRequest(
   ops: ImageOperations,
@@ -103,7 +122,7 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   const ops = job.operations ?? {};
   const { limits, signal } = job;
 
-  const { out, colour, padding } = checkEditRequest(ops, job.output ?? {});
+  const { out: requested, colour, padding } = checkEditRequest(ops, job.output ?? {});
   const adjust = hasAdjustments(ops.adjustments);
   abortIfNeeded(signal);
 
@@ -111,6 +130,8 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   let t = performance.now();
   const probe = await probeInput(job.input, limits);
   profiling.inspect_ms = since(t);
+  // The colour space, and with it whether the output can carry alpha, depends on the input.
+  const out = planOutput(requested, colourToKeep(probe.colour, colour));
 
   const src = { width: probe.width, height: probe.height };
   const resizePlan = planResize(src, ops.resizing, limits);
@@ -147,7 +168,7 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   if (crop) profiling.crop = crop;
   profiling.fill = hex(fill);
 
-  let encoded: { data: Buffer; info: ImageObject };
+  let encoded: Awaited<ReturnType<typeof encodeOutput>>;
   // The single pass flattens lazily, inside the one libvips pipeline. sharp keeps one flatten setting per
   // pipeline, and the encoder adds a white one for outputs without alpha; so a non-white flatten for such an
   // output goes the staged way, where the fill is applied to pixels before the encoder sees them.
@@ -155,12 +176,19 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   const singlePass = !adjust && !padPlan && (isOpaque(fill) || isTransparent(fill)) && lazyFlattenSafe;
   if (singlePass) {
     profiling.path = 'single_pass';
+    // Fill colours are sRGB values; painted into kept CMYK or wide-gamut pixels they would be misread.
+    const fillPainted = !isTransparent(fill) && (input.hasAlpha || resizePlan?.mode === 'canvas');
+    const keepPixels = keepsInputPixels(out) && !fillPainted;
+    if (keepsInputPixels(out)) profiling.color_values = keepPixels ? 'kept' : 'via_srgb';
     let image = input.open();
+    // libvips paints fill colours in the pipeline's own space, so a greyscale input would turn a coloured
+    // canvas or flatten colour grey; such an output is processed in sRGB (a grey output keeps grey fills).
+    if (probe.colour.space === 'grey' && out.colour.space !== 'grey') image = image.pipelineColourspace('srgb');
     if (input.hasAlpha && isOpaque(fill)) image = image.flatten({ background: toSharpColour(fill) });
     if (resizePlan) image = applyResize(image, resizePlan, fill);
     t = performance.now();
     try {
-      encoded = await encodeOutput(image, out);
+      encoded = await encodeOutput(image, out, keepPixels ? 'input' : 'srgb');
     } catch (err) {
       throw asImageError(err, probe.format);
     }
@@ -168,6 +196,7 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
     profiling.decode_resize_encode_ms = since(t);
   } else {
     profiling.path = 'staged';
+    if (keepsInputPixels(out)) profiling.color_values = 'via_srgb';
     t = performance.now();
     let raw: RawImage;
     try {
@@ -204,6 +233,8 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
     encoded = await encodeOutput(fromRawImage(raw), out);
     profiling.encode_ms = since(t);
   }
+  // What was written: the plan's colour space, unless the input's profile proved unusable at the encode.
+  Object.assign(profiling, describeColour(encoded.colour));
   profiling.total_ms = since(started);
 
   return { data: encoded.data, input: probe.object, output: encoded.info, profiling };

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { before, describe, it } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
 import type { CmykProfileName, ImageOutputOptions } from '../../src/contract/types.js';
 import { ValidationError } from '../../src/errors.js';
 import { CMYK_PROFILES, cmykProfilePath } from '../../src/pipeline/color-profiles.js';
-import { encodeOutput, resolveOutput } from '../../src/pipeline/output.js';
+import { encodeOutput, planOutput, resolveOutput } from '../../src/pipeline/output.js';
 
 const FIXTURES = new URL('../fixtures/debian/', import.meta.url);
 const fixture = (name: string): string => new URL(name, FIXTURES).pathname;
@@ -34,8 +35,13 @@ function psnr(a: Buffer, b: Buffer): number {
   return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
 }
 
+/** The output as planned for an untagged sRGB input, which is what raw pixels are. */
+function srgbPlan(output: ImageOutputOptions) {
+  return planOutput(resolveOutput(output), { space: 'rgb' });
+}
+
 async function encode(source: Raw, output: ImageOutputOptions): Promise<{ data: Buffer; info: Awaited<ReturnType<typeof encodeOutput>>['info'] }> {
-  return encodeOutput(fromRaw(source), resolveOutput(output));
+  return encodeOutput(fromRaw(source), srgbPlan(output));
 }
 
 /** The profile description ('desc' tag, ICC v2 text or v4 multi-localised) of an ICC profile. */
@@ -368,6 +374,29 @@ describe('encodeOutput metadata', () => {
   }
 });
 
+describe('encodeOutput into the input profile', () => {
+  const atelierTemp = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('atelier-icc-'));
+
+  it('converts sRGB pixels into an in-memory profile, embeds it and leaves no file behind', async () => {
+    const icc = readFileSync(cmykProfilePath('ISO_Coated'));
+    const before = atelierTemp();
+    const plan = planOutput(resolveOutput({ format: 'tiff' }), { space: 'cmyk', icc });
+    const results = await Promise.all([encodeOutput(fromRaw(small), plan), encodeOutput(fromRaw(small), plan)]);
+    for (const { data, colour } of results) {
+      const meta = await sharp(data).metadata();
+      assert.equal(meta.space, 'cmyk');
+      assert.ok(meta.icc?.equals(icc), 'the in-memory profile was not embedded');
+      assert.deepEqual(colour, plan.colour);
+      assert.ok(psnr((await rawOf(data)).data, small.data) > 25, 'the picture changed');
+    }
+    assert.deepEqual(atelierTemp(), before);
+  });
+
+  it('refuses to keep input pixels for an output that needs a conversion', async () => {
+    await assert.rejects(encodeOutput(fromRaw(small), srgbPlan({ format: 'png' }), 'input'), /cannot keep the input's pixels/);
+  });
+});
+
 describe('CMYK separations', () => {
   it('print black with mostly K within each profile\'s ink limit, and white as no ink', async () => {
     for (const profile of Object.values(CMYK_PROFILES)) {
@@ -379,7 +408,7 @@ describe('CMYK separations', () => {
         const image = sharp({ create: { width: 8, height: 8, channels: 3, background: colour } });
         const { data } = await encodeOutput(
           image,
-          resolveOutput({ format: 'tiff', metadata: { color_space: { type: 'CMYK', color_profile: profile.name } } }),
+          srgbPlan({ format: 'tiff', metadata: { color_space: { type: 'CMYK', color_profile: profile.name } } }),
         );
         const px = (await storedCmyk(data)).subarray(0, 4);
         assert.ok(check(px), `${profile.name} ${colour} → CMYK ${[...px].join(',')}`);
@@ -393,7 +422,7 @@ describe('CMYK separations', () => {
       const image = sharp({ create: { width: 8, height: 8, channels: 3, background: '#6a3d9a' } });
       const { data } = await encodeOutput(
         image,
-        resolveOutput({ format: 'tiff', metadata: { color_space: { type: 'CMYK', color_profile: profile.name } } }),
+        srgbPlan({ format: 'tiff', metadata: { color_space: { type: 'CMYK', color_profile: profile.name } } }),
       );
       inks.add([...(await storedCmyk(data)).subarray(0, 4)].join(','));
     }
