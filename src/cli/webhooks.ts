@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../config.js';
 import { openDatabase, type Db } from '../db/sqlite.js';
 import { ENV_KEY_ID, KeyStore } from '../accounts/keys.js';
-import { installationSecret } from '../server/services.js';
+import { installationSecret } from '../db/installation-secret.js';
 import { isAtelierError } from '../errors.js';
 import { OutboundGuard } from '../storage/guard.js';
 import { webhookConfigFromEnv } from '../webhooks/config.js';

@@ -46,7 +46,11 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
   // After auth: idempotency keys are scoped per API key.
   installIdempotency(app, services.idempotency);
   installQueueFullRetryAfter(app);
-  installMetrics(app);
+  installMetrics(app, {
+    queuedTasks: () => services.queue.queuedCount(),
+    runningTasks: () => services.queue.activeCount,
+    syncEdits: () => services.admission.stats,
+  });
   await app.register(multipart, {
     limits: { fileSize: services.config.limits.maxInputBytes, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 6 },
   });

@@ -1,10 +1,10 @@
 // Builds the long-lived objects a running Atelier needs, from the configuration, once. Routes receive this
 // container instead of reaching for globals, which keeps tests free to start several servers in one process.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { openDatabase, type Db } from '../db/sqlite.js';
+import { installationSecret } from '../db/installation-secret.js';
 import { KeyStore } from '../accounts/keys.js';
 import { RateLimiter } from '../accounts/rate-limiter.js';
 import { Billing } from '../services/billing.js';
@@ -48,18 +48,6 @@ export interface AppServices {
   close(): Promise<void>;
 }
 
-/** A per-installation secret (token derivation), created on first start and kept in the data directory. */
-export function installationSecret(dataDir: string): string {
-  const file = join(dataDir, 'secret');
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    mkdirSync(dataDir, { recursive: true });
-    const secret = randomBytes(32).toString('hex');
-    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
-  }
-}
 
 export async function createServices(config: Config, logger?: TaskLogger): Promise<AppServices> {
   mkdirSync(config.dataDir, { recursive: true });

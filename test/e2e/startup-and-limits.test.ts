@@ -42,3 +42,19 @@ test('inputs over the byte or pixel limits are refused with a clear 422', async 
     await origin.close();
   }
 });
+
+test('/metrics exposes request counters and task and sync-edit gauges', async () => {
+  const api = await startServer();
+  try {
+    await api.json('/health');
+    const res = await api.fetch('/metrics', { key: null });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /^atelier_tasks_queued 0$/m);
+    assert.match(text, /^atelier_tasks_running 0$/m);
+    assert.match(text, /^atelier_sync_edits\{state="waiting"\} 0$/m);
+    assert.match(text, /^atelier_http_requests_total\{method="GET",route="\/health",status="200"\} 1$/m);
+  } finally {
+    await api.dispose();
+  }
+});
