@@ -13,6 +13,10 @@ export const CREDIT_COSTS = {
   privacy: 1,
   outpaint: 2,
   styleTransfer: 4,
+  /** Each image of POST /v1/image/generate. */
+  generatedImage: 4,
+  /** Each output image of an AI edit. */
+  aiEditImage: 4,
 } as const;
 
 const enabled = (v: unknown): boolean => v !== undefined && v !== null && v !== false;
@@ -30,4 +34,14 @@ export function costOfEdit(ops: ImageOperations): number {
   if (fit === 'outpaint' || (typeof fit === 'object' && fit.type === 'outpaint')) cost += CREDIT_COSTS.outpaint;
   if (ops.generative?.style_transfer) cost += CREDIT_COSTS.styleTransfer;
   return cost;
+}
+
+/** POST /v1/image/generate: per image asked for (the contract's default is 4 images). */
+export function costOfGenerate(numberOfImages: number | undefined): number {
+  return CREDIT_COSTS.generatedImage * (numberOfImages ?? 4);
+}
+
+/** An AI edit: per output image asked for (default 1). */
+export function costOfAiEdit(numberOfImages: number | undefined): number {
+  return CREDIT_COSTS.aiEditImage * (numberOfImages ?? 1);
 }
