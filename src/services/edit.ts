@@ -4,6 +4,7 @@
 // id), so every method that may touch one takes it.
 import type {
   EditResponse,
+  ImageObject,
   ImageOperations,
   ImageOutputOptions,
   OutputImageObject,
@@ -52,7 +53,8 @@ export class EditService {
     if (input !== undefined && isStorageUri(input)) this.deps.storages.checkSource(owner, input, 'input');
   }
 
-  private checkDestination(owner: string, output: ImageOutputOptions): void {
+  /** Refuses a destination that is not a storage:// URI, or names an unknown or read-only storage of `owner`. */
+  checkDestination(owner: string, output: { destination?: string }): void {
     const destination = output.destination;
     if (destination === undefined) return;
     if (!isStorageUri(destination)) {
@@ -94,23 +96,34 @@ export class EditService {
       signal: opts.signal,
     });
     const started = performance.now();
-    let out: OutputImageObject;
-    if (output.destination !== undefined) {
-      const location = await this.deps.storages.writeOutput(
-        owner,
-        output.destination,
-        { inputName: input.name, ext: result.output.ext, mime: result.output.mime, data: result.data },
-        { signal: opts.signal, field: 'output.destination' },
-      );
-      out = { ...result.output, ...location };
-    } else {
-      const stored = await this.deps.tmp.put(withExtension(input.name, result.output.ext), result.data, opts.stableId);
-      out = {
-        ...result.output,
-        tmp_url: `${this.deps.publicUrl}/tmp/${stored.token}/${encodeURIComponent(stored.name)}`,
-      };
-    }
+    const out = await this.storeOutput(owner, output.destination, input.name, result.data, result.output, opts);
     const profiling = { ...result.profiling, store_ms: Math.round(performance.now() - started) };
     return { input: result.input, output: out, profiling };
+  }
+
+  /**
+   * Stores one encoded output: at `destination` in one of `owner`'s storages (a folder destination names the
+   * file after `name`), or in the temporary store as `name` with the output's extension. Answers the output's
+   * description with its location (`tmp_url`, or the storage's object fields).
+   */
+  async storeOutput(
+    owner: string,
+    destination: string | undefined,
+    name: string,
+    data: Buffer,
+    info: ImageObject,
+    opts: { signal?: AbortSignal; stableId?: string } = {},
+  ): Promise<OutputImageObject> {
+    if (destination !== undefined) {
+      const location = await this.deps.storages.writeOutput(
+        owner,
+        destination,
+        { inputName: name, ext: info.ext, mime: info.mime, data },
+        { signal: opts.signal, field: 'output.destination' },
+      );
+      return { ...info, ...location };
+    }
+    const stored = await this.deps.tmp.put(withExtension(name, info.ext), data, opts.stableId);
+    return { ...info, tmp_url: `${this.deps.publicUrl}/tmp/${stored.token}/${encodeURIComponent(stored.name)}` };
   }
 }
