@@ -11,6 +11,8 @@ import { installIdempotency } from './idempotency.js';
 import { installMetrics } from './metrics.js';
 import type { AppServices } from './services.js';
 import { asyncRoutes } from '../api/async.js';
+import { aiEditRoutes } from '../api/ai-edit.js';
+import { generateRoutes } from '../api/generate.js';
 import { installQueueFullRetryAfter } from '../api/tasks.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
@@ -57,6 +59,8 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
 
   await app.register(async (scope) => editRoutes(scope, services));
   await app.register(async (scope) => asyncRoutes(scope, services));
+  await app.register(async (scope) => generateRoutes(scope, services));
+  await app.register(async (scope) => aiEditRoutes(scope, services));
   await app.register(async (scope) => fileRoutes(scope, services));
   await app.register(async (scope) => storageRoutes(scope, services));
   await app.register(async (scope) => systemRoutes(scope, services));

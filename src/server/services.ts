@@ -21,6 +21,11 @@ import { SqliteIdempotencyStore } from './idempotency-store.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { EditRequest } from '../contract/types.js';
 import { EDIT_TASK, editTaskHandler, editTaskView } from '../services/async-edit.js';
+import { costOfAiEdit } from '../accounts/credits.js';
+import type { AiEditRequest } from '../contract/generative-schemas.js';
+import { AI_EDIT_TASK, AiEditService, aiEditTaskView, normaliseAiEditOutput } from '../services/ai-edit.js';
+import { GenerateService, generateSettingsFromEnv } from '../services/generate.js';
+import { GenerativeOutput } from '../services/generative-output.js';
 import { deriveSecretKey, guardedTransport, createUrlCheck, webhookConfigFromEnv, Webhooks } from '../webhooks/index.js';
 
 export interface AppServices {
@@ -42,6 +47,10 @@ export interface AppServices {
   idempotency: SqliteIdempotencyStore;
   /** Webhook settings, delivery log and dispatcher; task kinds register their GET view with it. */
   webhooks: Webhooks;
+  /** POST /v1/image/generate. */
+  generate: GenerateService;
+  /** AI edit tasks (POST /v1/image/ai-edit). */
+  aiEdit: AiEditService;
   /** Starts background task workers (async edits). */
   startWorkers(): Promise<void>;
   /** Stops workers, closes connections and the store. */
@@ -70,11 +79,21 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     config: storageConfig,
     maxReadBytes: config.limits.maxInputBytes,
   });
+  const generativeOutput = new GenerativeOutput({ tmp, storages, publicUrl: config.publicUrl });
+  const generateSettings = generateSettingsFromEnv();
+  const generate = new GenerateService({ output: generativeOutput, settings: generateSettings });
+  const aiEdit = new AiEditService({
+    output: generativeOutput,
+    storages,
+    fetchInput: (owner, input, signal) => edit.fetchInput(owner, input, signal),
+    limits: config.limits,
+    side: generateSettings.size,
+  });
   const edit = new EditService({ fetcher, tmp, storages, limits: config.limits, publicUrl: config.publicUrl });
   const billing = new Billing(keys);
   const queue = new TaskQueue({
     store: new SqliteTaskStore(db),
-    handlers: { [EDIT_TASK]: editTaskHandler(edit) },
+    handlers: { [EDIT_TASK]: editTaskHandler(edit), [AI_EDIT_TASK]: aiEdit.handler() },
     concurrency: config.workerConcurrency,
     maxQueued: config.maxQueuedTasks,
     logger,
@@ -90,6 +109,13 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
   });
   // The webhook body of a finished edit is its GET /v1/image/edit/async/{task_id} answer.
   webhooks.registerTaskView(EDIT_TASK, (task) => ({ data: editTaskView(task) }));
+  webhooks.registerTaskView(AI_EDIT_TASK, (task) => ({ data: aiEditTaskView(task) }));
+  // AI edit credits were reserved per image asked for; a task that made none gives them back.
+  queue.on('settled', (task) => {
+    if (task.status !== 'DONE' && task.kind === AI_EDIT_TASK) {
+      billing.refund(task.owner, costOfAiEdit(normaliseAiEditOutput((task.request as AiEditRequest).output).count));
+    }
+  });
   queue.on('settled', (task) => void webhooks.taskSettled(task));
   // Credits were reserved at submission; a task that produced nothing (ERROR, CANCELLED) gives them back.
   queue.on('settled', (task) => {
@@ -112,6 +138,8 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     queue,
     idempotency,
     webhooks,
+    generate,
+    aiEdit,
     async startWorkers() {
       idempotency.startSweeping(10 * 60 * 1000, (err) => logger?.error({ err }, 'sweeping idempotency keys failed'));
       await queue.start();
