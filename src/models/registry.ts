@@ -62,7 +62,7 @@ export interface ModelStatus {
 }
 
 type Loader<T> = (files: ModelFiles) => Promise<T>;
-type Releaser<T> = (model: T) => Promise<void> | void;
+type Releaser<T> = (model: T) => unknown;
 
 interface Entry {
   spec: ModelSpec;

@@ -53,6 +53,8 @@ function sessionOptions(opts: OnnxLoadOptions, providers: string[]): ort.Inferen
     interOpNumThreads: 1,
     enableCpuMemArena: opts.memArena ?? false,
     enableMemPattern: true,
+    // Errors only: a resized graph (see isnet.ts) makes onnxruntime warn once per recorded shape it re-infers.
+    logSeverityLevel: 3,
   };
 }
 
