@@ -1,6 +1,7 @@
 // What one produced image costs, in credits. The table is documented in docs/credits.md; it mirrors the
 // shape of Claid's pricing (a base cost per image, more for model-based operations) without its numbers.
 import type { ImageOperations } from '../contract/types.js';
+import type { ScenePlan } from '../pipeline/scene/plan.js';
 
 export const CREDIT_COSTS = {
   /** Any edit: decode, resize, adjust, encode. */
@@ -17,6 +18,12 @@ export const CREDIT_COSTS = {
   generatedImage: 4,
   /** Each output image of an AI edit. */
   aiEditImage: 4,
+  /** Each image of a scene made without diffusion: shadows on a colour, or a template in lock mode. */
+  sceneComposite: 1,
+  /** Each image of a scene whose background is generated (prompt scenes, templates in transform/adjust). */
+  sceneGenerated: 4,
+  /** Once per scene request whose prompt is written from the object (`prompt.generate`). */
+  sceneAutoPrompt: 1,
 } as const;
 
 const enabled = (v: unknown): boolean => v !== undefined && v !== null && v !== false;
@@ -44,4 +51,14 @@ export function costOfGenerate(numberOfImages: number | undefined): number {
 /** An AI edit: per output image asked for (default 1). */
 export function costOfAiEdit(numberOfImages: number | undefined): number {
   return CREDIT_COSTS.aiEditImage * (numberOfImages ?? 1);
+}
+
+/** POST /v1/scene/create: per image asked for (default 4), by what makes the background. */
+export function costOfScene(plan: ScenePlan): number {
+  const s = plan.scene;
+  const generated = s.kind === 'prompt' || (s.kind === 'template' && s.diffusion !== undefined);
+  const perImage = generated ? CREDIT_COSTS.sceneGenerated : CREDIT_COSTS.sceneComposite;
+  const diffusion = s.kind === 'shadows' ? undefined : s.diffusion;
+  const autoPrompt = diffusion?.prompt.kind === 'generate' ? CREDIT_COSTS.sceneAutoPrompt : 0;
+  return perImage * plan.count + autoPrompt;
 }
