@@ -27,6 +27,8 @@ export interface EditJob {
   /** Output options; a bare-string output (a destination URI) is normalised to `{ destination }` by callers. */
   output: ImageOutputOptions;
   limits: PipelineLimits;
+  /** The encoded style reference image, when `generative.style_transfer` is asked for (fetched by the caller). */
+  styleReference?: Buffer;
   /** Aborts the work between steps (task cancellation, client gone). */
   signal?: AbortSignal;
 }

@@ -36,6 +36,8 @@ import { describeColour, encodeOutput, keepsInputPixels, planOutput, resolveOutp
 import { applyPadding } from './padding.js';
 import { fromRawImage, toRawImage, type RawImage } from './raw-image.js';
 import { applyResize, cropMethod, RESIZE_KERNEL } from './resizing.js';
+import { applyPreResizeModels, modelContext, resizeWithModels, usesModels } from './model-stage.js';
+import { estimateJpegQuality } from './jpeg-quality.js';
 
 /** Describes the input from its header alone (format, upright size); decodes no pixels. */
 export async function inspectInput(input: Buffer, limits: PipelineLimits): Promise<ImageObject> {
@@ -57,15 +59,6 @@ function notAvailable(operation: string): AtelierError {
  * `false`/`null`/absent values mean "off" and are fine.
  */
 export function assertOperationsAvailable(ops: ImageOperations): void {
-  const on = (v: unknown): boolean => v !== undefined && v !== null && v !== false;
-  if (on(ops.background?.remove)) throw notAvailable('background.remove');
-  if (on(ops.background?.blur)) throw notAvailable('background.blur');
-  if (on(ops.restorations?.decompress)) throw notAvailable('restorations.decompress');
-  if (on(ops.restorations?.upscale)) throw notAvailable('restorations.upscale');
-  if (on(ops.restorations?.polish)) throw notAvailable('restorations.polish');
-  if (on(ops.privacy?.blur_car_plate)) throw notAvailable('privacy.blur_car_plate');
-  if (on(ops.privacy?.identity_crop)) throw notAvailable('privacy.identity_crop');
-  if (on(ops.generative?.style_transfer)) throw notAvailable('generative.style_transfer');
   const fit = ops.resizing?.fit;
   if (fit === 'outpaint' || (typeof fit === 'object' && fit !== null && fit.type === 'outpaint')) {
     throw notAvailable('resizing.fit.outpaint');
@@ -117,6 +110,16 @@ export function checkEditRequest(
   return { out, colour, padding };
 }
 
+/** The style reference of a style transfer, decoded upright to sRGB pixels under the same input limits. */
+async function decodeStyleReference(file: Buffer, limits: PipelineLimits): Promise<RawImage> {
+  const probe = await probeInput(file, limits);
+  try {
+    return await toRawImage(openInput(file, probe, limits).open());
+  } catch (err) {
+    throw asImageError(err, probe.format);
+  }
+}
+
 export async function runEdit(job: EditJob): Promise<EditResult> {
   const started = performance.now();
   const ops = job.operations ?? {};
@@ -138,7 +141,8 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   const sized = resizePlan?.output ?? src;
   // Without resizing the output is the input's size, which may still exceed what the server produces.
   if (!resizePlan) checkOutputSize(sized, limits, 'operations.resizing');
-  const padPlan = padding ? planPadding(sized, padding) : null;
+  let padPlan = padding ? planPadding(sized, padding) : null;
+  const modelOps = usesModels(ops);
   abortIfNeeded(signal);
 
   t = performance.now();
@@ -160,6 +164,8 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
     profiling.transparency_check_ms = since(t);
     abortIfNeeded(signal);
   }
+  // Background removal gives the image a matte: its default fill follows from that, not from the input.
+  if (modelOps && ops.background?.remove !== undefined && ops.background.remove !== false) inputHasAlpha = true;
   const fill = resolveFill(colour, inputHasAlpha, out.supportsAlpha);
 
   profiling.resize_kernel = RESIZE_KERNEL;
@@ -173,7 +179,7 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   // pipeline, and the encoder adds a white one for outputs without alpha; so a non-white flatten for such an
   // output goes the staged way, where the fill is applied to pixels before the encoder sees them.
   const lazyFlattenSafe = !input.hasAlpha || isTransparent(fill) || out.supportsAlpha || isWhite(fill);
-  const singlePass = !adjust && !padPlan && (isOpaque(fill) || isTransparent(fill)) && lazyFlattenSafe;
+  const singlePass = !modelOps && !adjust && !padPlan && (isOpaque(fill) || isTransparent(fill)) && lazyFlattenSafe;
   if (singlePass) {
     profiling.path = 'single_pass';
     // Fill colours are sRGB values; painted into kept CMYK or wide-gamut pixels they would be misread.
@@ -199,14 +205,36 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
     if (keepsInputPixels(out)) profiling.color_values = 'via_srgb';
     t = performance.now();
     let raw: RawImage;
-    try {
-      let first = input.open();
-      if (resizePlan) first = applyResize(first, resizePlan, TRANSPARENT);
-      raw = await toRawImage(first);
-    } catch (err) {
-      throw asImageError(err, probe.format);
+    if (modelOps) {
+      // Model operations see the whole input at full resolution; resizing follows from what they leave.
+      try {
+        raw = await toRawImage(input.open());
+      } catch (err) {
+        throw asImageError(err, probe.format);
+      }
+      profiling.decode_ms = since(t);
+      const ctx = modelContext(profiling, signal);
+      const styleReference = job.styleReference ? await decodeStyleReference(job.styleReference, limits) : undefined;
+      const jpegQuality = probe.format === 'jpeg' ? estimateJpegQuality(job.input) : undefined;
+      raw = await applyPreResizeModels(raw, ops, ctx, { jpegQuality, styleReference });
+      abortIfNeeded(signal);
+      const modelled = { width: raw.width, height: raw.height };
+      const plan = planResize(modelled, ops.resizing, limits);
+      if (!plan) checkOutputSize(modelled, limits, 'operations.resizing');
+      t = performance.now();
+      if (plan) raw = await resizeWithModels(raw, plan, ops, ctx);
+      profiling.resize_ms = since(t);
+      padPlan = padding ? planPadding({ width: raw.width, height: raw.height }, padding) : null;
+    } else {
+      try {
+        let first = input.open();
+        if (resizePlan) first = applyResize(first, resizePlan, TRANSPARENT);
+        raw = await toRawImage(first);
+      } catch (err) {
+        throw asImageError(err, probe.format);
+      }
+      profiling.decode_resize_ms = since(t);
     }
-    profiling.decode_resize_ms = since(t);
     abortIfNeeded(signal);
 
     if (adjust && ops.adjustments) {

@@ -51,6 +51,10 @@ export class EditService {
     checkEditRequest(operations, output);
     this.checkDestination(owner, output);
     if (input !== undefined && isStorageUri(input)) this.deps.storages.checkSource(owner, input, 'input');
+    const style = operations.generative?.style_transfer?.style_reference_image;
+    if (style !== undefined && isStorageUri(style)) {
+      this.deps.storages.checkSource(owner, style, 'operations.generative.style_transfer.style_reference_image');
+    }
   }
 
   /** Refuses a destination that is not a storage:// URI, or names an unknown or read-only storage of `owner`. */
@@ -68,10 +72,10 @@ export class EditService {
     this.deps.storages.checkDestination(owner, destination, 'output.destination');
   }
 
-  async fetchInput(owner: string, input: string, signal?: AbortSignal): Promise<InputFile> {
-    if (isStorageUri(input)) return this.deps.storages.readObject(owner, input, { signal, field: 'input' });
-    const url = parseInputUrl(input);
-    const file = await this.deps.fetcher.fetch(url, signal);
+  async fetchInput(owner: string, input: string, signal?: AbortSignal, field = 'input'): Promise<InputFile> {
+    if (isStorageUri(input)) return this.deps.storages.readObject(owner, input, { signal, field });
+    const url = parseInputUrl(input, field);
+    const file = await this.deps.fetcher.fetch(url, signal, field);
     return { data: file.data, name: file.name };
   }
 
@@ -88,12 +92,17 @@ export class EditService {
     opts: { signal?: AbortSignal; stableId?: string } = {},
   ): Promise<EditResponse> {
     this.checkDestination(owner, output);
+    const styleUrl = operations.generative?.style_transfer?.style_reference_image;
+    const styleReference = styleUrl
+      ? (await this.fetchInput(owner, styleUrl, opts.signal, 'operations.generative.style_transfer.style_reference_image')).data
+      : undefined;
     const result = await runEdit({
       input: input.data,
       operations,
       output,
       limits: this.deps.limits,
       signal: opts.signal,
+      styleReference,
     });
     const started = performance.now();
     const out = await this.storeOutput(owner, output.destination, input.name, result.data, result.output, opts);
