@@ -3,7 +3,11 @@
 // this folder, so a service asks for a capability and gets an engine or a 503 naming what to install.
 import { randomInt } from 'node:crypto';
 import { UnavailableError } from '../errors.js';
+import { deviceChoice } from '../models/runtime/onnx.js';
 import type { RawImage } from '../pipeline/raw-image.js';
+import { acquireEngine, loadCaptioner, releaseEngines } from './cache.js';
+import { candidates, installedState, modelSetSpec } from './model-sets.js';
+import { modelSetDir } from './paths.js';
 
 export type SchedulerName = 'euler' | 'euler_ancestral' | 'ddim' | 'lcm';
 
@@ -58,6 +62,8 @@ export interface DiffusionEngine {
   txt2img(p: DiffusionParams, signal?: AbortSignal): Promise<DiffusionResult>;
   img2img(p: Img2ImgParams, signal?: AbortSignal): Promise<DiffusionResult>;
   inpaint(p: InpaintParams, signal?: AbortSignal): Promise<DiffusionResult>;
+  /** Steps this model set is tuned for at a preference (distilled sets need far fewer). */
+  stepsFor?(preference: Preference): number | undefined;
 }
 
 export type Capability = 'txt2img' | 'img2img' | 'inpaint' | 'caption';
@@ -69,11 +75,16 @@ export interface EngineRequest {
   preference?: Preference;
 }
 
-/** Denoising steps for a preference when the request names none (see docs/generative.md). */
-export function defaultSteps(preference: Preference = 'optimal'): number {
+/**
+ * Denoising steps for a preference when the request names none: the engine's own table when given (LCM 4/6/8,
+ * SD-Turbo 1/2/4), else the full-model defaults 15/25/40 (see docs/generative.md).
+ */
+export function defaultSteps(preference: Preference = 'optimal', engine?: DiffusionEngine): number {
+  const own = engine?.stepsFor?.(preference);
+  if (own !== undefined) return own;
   switch (preference) {
     case 'fast':
-      return 4;
+      return 15;
     case 'best':
       return 40;
     default:
@@ -86,25 +97,48 @@ export function newSeed(): number {
   return randomInt(0, 2 ** 32 - 1);
 }
 
+const CAPABILITY_WORDS: Record<Capability, string> = {
+  txt2img: 'image generation',
+  img2img: 'image-to-image',
+  inpaint: 'inpainting',
+  caption: 'captioning',
+};
+
+/** The 503 for a capability whose model set is not installed. */
+export function notInstalled(model: string, capability: Capability): UnavailableError {
+  const command = `npm run atelier -- models pull ${model}`;
+  return new UnavailableError(
+    'model_not_installed',
+    `The model set '${model}' needed for ${CAPABILITY_WORDS[capability]} is not installed. Install it with: ${command}`,
+    { model, capability, command },
+  );
+}
+
+/** The model set that serves a request on this machine, or the 503 naming the one to install. */
+export function resolveModelSet(req: EngineRequest, env: NodeJS.ProcessEnv = process.env): string {
+  const cpuOnly = deviceChoice(env) === 'cpu';
+  const usable = candidates(req.capability, req.model, req.preference).filter((name) => !(cpuOnly && modelSetSpec(name)?.requiresCuda));
+  for (const name of usable) {
+    if (installedState(name, env).capabilities.includes(req.capability)) return name;
+  }
+  throw notInstalled(usable[0] ?? candidates(req.capability)[0] ?? 'sd15-onnx', req.capability);
+}
+
 /**
- * The engine for a capability. Throws UnavailableError (503) naming the model set and the pull command when
- * the model set is not installed.
+ * The engine for a capability (loaded on first use, kept warm). Throws UnavailableError (503) naming the model
+ * set and the pull command when no set that serves it is installed.
  */
 export async function getEngine(req: EngineRequest): Promise<DiffusionEngine> {
-  const name = req.capability === 'inpaint' ? 'sd15-inpaint-onnx' : 'sd15-onnx';
-  throw new UnavailableError('model_not_installed', `The model set '${name}' needed for ${req.capability} is not installed.`, {
-    model: name,
-    capability: req.capability,
-    command: `npm run atelier -- models pull ${name}`,
-  });
+  if (req.capability === 'caption') throw new Error("getEngine: captioning has its own entry point, caption()");
+  const name = resolveModelSet(req);
+  return acquireEngine(name, modelSetDir(name), modelSetSpec(name)?.hints ?? {});
 }
 
 /** One-sentence description of an image (prompt.generate). 503 when no captioning model is installed. */
-export async function caption(_img: RawImage): Promise<string> {
-  const name = 'vit-gpt2-caption-onnx';
-  throw new UnavailableError('model_not_installed', `The model set '${name}' needed for captioning is not installed.`, {
-    model: name,
-    capability: 'caption',
-    command: `npm run atelier -- models pull ${name}`,
-  });
+export async function caption(img: RawImage): Promise<string> {
+  const name = resolveModelSet({ capability: 'caption' });
+  const captioner = await loadCaptioner(modelSetDir(name));
+  return captioner.describe(img);
 }
+
+export { releaseEngines };

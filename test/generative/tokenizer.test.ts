@@ -55,7 +55,7 @@ test('padding and truncation to 77 tokens', () => {
 test('merge ranks decide the split of a word not in the vocabulary', () => {
   // Hand-checked: "cats" has the chain c·a → ca·t → cat·s</w>. Without the last merge the word stops at
   // "cat" + "s</w>"; with "a t" ranked first, "c" + "at" cannot reach "ca" and stays split.
-  const vocab = { ...tiny.vocab, at: 41000 };
+  const vocab: Record<string, number> = { ...tiny.vocab, at: 41000 };
   const noLast = new ClipTokenizer(vocab, tiny.merges.replace('cat s</w>\n', ''));
   const s = vocab['s</w>']!;
   const c = vocab['c']!;

@@ -2,9 +2,14 @@
 // (text_encoder, unet, vae_encoder, vae_decoder) plus a tiny CLIP tokenizer, written from TypeScript with
 // onnx-proto. They run in milliseconds, so the whole diffusion pipeline (and the API on top of it) can be tested
 // end to end without real weights. The maths is simple but not trivial:
-// - text_encoder: hidden[b,t,d] = ids[b,t]·w[d] + pos[t,d]                      (linear in the token ids)
-// - unet: out = Conv1x1(sample) · (1 + t/1000·τ) + Σ_t hidden[b,t,:]·P / 77 (+ mean(timestep_cond)·κ)
-//         (linear in the text embedding, so classifier-free guidance can be checked exactly)
+// - text_encoder: e[b,t,:] = sin(ids[b,t]·w + pos[t]); hidden[b,t,:] = mean of e[b,0..t,:] (causal, like CLIP:
+//   the padding positions carry the whole prompt)
+// - unet: an ε-predictor for an x0 estimate that the text decides: x0 = Σ_t hidden[b,t,:]·P / 77 per latent
+//   channel (+ mean(timestep_cond)·κ for LCM-style UNets) + β·sample at high noise, blended towards
+//   sample/√ᾱ_t as the noise falls; ε = (sample − √ᾱ_t·x0) / √(1−ᾱ_t) with ᾱ looked up from the timestep. Every
+//   scheduler converges to a prompt-coloured image that depends on the seed, low-strength img2img stays near
+//   its input, and the output is affine in the text embedding. The 9-channel variant paints that estimate
+//   inside the mask and keeps the masked image's latents outside it.
 // - vae_encoder: 8×8 block means of R, G, B and a vertical-contrast channel (SpaceToDepth + Conv1x1)
 // - vae_decoder: the inverse layout (Conv1x1 + DepthToSpace): a round trip is an 8×8 block mean plus contrast.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +17,7 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { bytesToUnicode } from '../../src/generative/tokenizer.js';
+import { alphasCumprod, DEFAULT_SCHEDULER_CONFIG } from '../../src/generative/schedulers.js';
 
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;
@@ -139,9 +145,9 @@ export interface TextEncoderOptions {
   pooler?: boolean;
 }
 
-/** The token-id → embedding weights of the synthetic text encoder (tests recompute embeddings from them). */
+/** The token-id → embedding weights of the synthetic text encoder. */
 export function textEncoderWeights(hiddenSize: number): { w: Float32Array; pos: Float32Array } {
-  return { w: weights(hiddenSize, 11, 1 / 49408), pos: weights(77 * hiddenSize, 12, 0.1) };
+  return { w: weights(hiddenSize, 11, 1), pos: weights(77 * hiddenSize, 12, 0.1) };
 }
 
 export function buildTextEncoder(opts: TextEncoderOptions = {}): Uint8Array {
@@ -152,8 +158,11 @@ export function buildTextEncoder(opts: TextEncoderOptions = {}): Uint8Array {
   const { w, pos } = textEncoderWeights(D);
   const f = g.op('Cast', [ids], { to: DT.FLOAT });
   const col = g.op('Unsqueeze', [f, g.shape([2])]); // [B,77,1]
-  const scaled = g.op('Mul', [col, g.const(w, [1, 1, D])]);
-  const hidden = g.op('Add', [scaled, g.const(pos, [1, 77, D])]);
+  const e = g.op('Sin', [g.op('Add', [g.op('Mul', [col, g.const(w, [1, 1, D])]), g.const(pos, [1, 77, D])])]);
+  const counts = g.const(Array.from({ length: 77 }, (_, t) => 1 / (t + 1)), [1, 77, 1]);
+  const axis = g.tmp('axis');
+  g.inits.push(int64Tensor(axis, [], [1]));
+  const hidden = g.op('Mul', [g.op('CumSum', [e, axis]), counts]);
   g.output('last_hidden_state', hidden, io, ['batch', 'sequence', D]);
   if (opts.pooler) g.output('pooler_output', g.op('ReduceMean', [hidden], { axes: [1], keepdims: 0 }), io, ['batch', D]);
   return g.encode('text_encoder');
@@ -173,12 +182,9 @@ export interface UnetOptions {
   timestepCond?: number;
 }
 
-/** The weights of the synthetic UNet (tests recompute its output from them). */
-export function unetWeights(inChannels: number, hiddenSize: number): { conv: Float32Array; proj: Float32Array; tau: number; kappa: number } {
-  const conv = weights(4 * inChannels, 21, 0.3);
-  // A mild identity part keeps the "predicted noise" correlated with the sample, as a real denoiser's is.
-  for (let c = 0; c < 4; c++) conv[c * inChannels + c] = (conv[c * inChannels + c] as number) + 0.5;
-  return { conv, proj: weights(hiddenSize * 4, 22, 2), tau: 0.2, kappa: 0.05 };
+/** The text → target-latent projection of the synthetic UNet and its LCM guidance-embedding weight. */
+export function unetWeights(hiddenSize: number): { proj: Float32Array; kappa: number; beta: number } {
+  return { proj: weights(hiddenSize * 4, 22, 0.3), kappa: 0.05, beta: 0.3 };
 }
 
 export function buildUnet(opts: UnetOptions = {}): Uint8Array {
@@ -192,21 +198,52 @@ export function buildUnet(opts: UnetOptions = {}): Uint8Array {
   const timestep = g.input('timestep', opts.timestepType ?? 'int64', tsShape);
   const hidden = g.input('encoder_hidden_states', io, ['batch', 'sequence', D]);
   const cond = opts.timestepCond ? g.input('timestep_cond', io, ['batch', opts.timestepCond]) : undefined;
-  const { conv, proj, tau, kappa } = unetWeights(C, D);
+  const { proj, kappa, beta } = unetWeights(D);
 
-  const mixed = g.op('Conv', [sample, g.const(conv, [4, C, 1, 1])]);
-  const t = g.op('Reshape', [g.op('Cast', [timestep], { to: DT.FLOAT }), g.shape([-1, 1, 1, 1])]);
-  const tFactor = g.op('Add', [g.op('Mul', [t, g.const([tau / 1000], [1])]), g.const([1], [1])]);
-  const timed = g.op('Mul', [mixed, tFactor]);
-  // Σ_t hidden[b,t,:]·P / 77 → [B,4] → [B,4,1,1]
+  const channels = (from: number, to: number): string => {
+    const starts = g.tmp('starts');
+    const ends = g.tmp('ends');
+    const axes = g.tmp('axes');
+    g.inits.push(int64Tensor(starts, [1], [from]), int64Tensor(ends, [1], [to]), int64Tensor(axes, [1], [1]));
+    return g.op('Slice', [sample, starts, ends, axes]);
+  };
+  const x = C === 4 ? sample : channels(0, 4);
+
+  // ᾱ_t lookups: the timestep (any dtype, fractional for Euler) rounded to a table index.
+  const ac = alphasCumprod(DEFAULT_SCHEDULER_CONFIG);
+  const sqrtA = g.const(Array.from(ac, (a) => Math.sqrt(a)), [1000]);
+  const invSqrtB = g.const(Array.from(ac, (a) => 1 / Math.sqrt(1 - a)), [1000]);
+  const tFloat = g.op('Reshape', [g.op('Cast', [timestep], { to: DT.FLOAT }), g.shape([-1])]);
+  const lo = g.const([0], []);
+  const hi = g.const([999], []);
+  const index = g.op('Cast', [g.op('Clip', [g.op('Round', [tFloat]), lo, hi])], { to: DT.INT64 });
+  const sa = g.op('Reshape', [g.op('Gather', [sqrtA, index]), g.shape([-1, 1, 1, 1])]);
+  const isb = g.op('Reshape', [g.op('Gather', [invSqrtB, index]), g.shape([-1, 1, 1, 1])]);
+
+  // Target x0 per latent channel from the mean text embedding: [B,4,1,1].
   const meanTokens = g.op('ReduceMean', [hidden], { axes: [1], keepdims: 0 });
-  const text = g.op('Reshape', [g.op('MatMul', [meanTokens, g.const(proj, [D, 4])]), g.shape([-1, 4, 1, 1])]);
-  let out = g.op('Add', [timed, text]);
+  let target = g.op('Reshape', [g.op('MatMul', [meanTokens, g.const(proj, [D, 4])]), g.shape([-1, 4, 1, 1])]);
   if (cond) {
     const c = g.op('ReduceMean', [cond], { axes: [1], keepdims: 1 }); // [B,1]
-    out = g.op('Add', [out, g.op('Mul', [g.op('Reshape', [c, g.shape([-1, 1, 1, 1])]), g.const([kappa], [1])])]);
+    target = g.op('Add', [target, g.op('Mul', [g.op('Reshape', [c, g.shape([-1, 1, 1, 1])]), g.const([kappa], [1])])]);
   }
-  g.output('out_sample', out, io, ['batch', 4, 'height', 'width']);
+  // Like a real denoiser, the x0 estimate leans on the prompt at high noise and on the sample itself at low
+  // noise (weights 1−ᾱ and ᾱ); β·x keeps the result seed-dependent.
+  const acTable = g.const(Array.from(ac), [1000]);
+  const invSqrtA = g.const(Array.from(ac, (a) => 1 / Math.sqrt(a)), [1000]);
+  const alpha = g.op('Reshape', [g.op('Gather', [acTable, index]), g.shape([-1, 1, 1, 1])]);
+  const isa = g.op('Reshape', [g.op('Gather', [invSqrtA, index]), g.shape([-1, 1, 1, 1])]);
+  const fromPrompt = g.op('Add', [target, g.op('Mul', [x, g.const([beta], [1])])]);
+  const fromSample = g.op('Mul', [x, isa]);
+  let x0 = g.op('Add', [g.op('Mul', [fromPrompt, g.op('Sub', [g.const([1], [1]), alpha])]), g.op('Mul', [fromSample, alpha])]);
+  if (C === 9) {
+    // Ideal inpainter: the masked image's latents where the mask is 0, the text's target where it is 1.
+    const m = channels(4, 5);
+    const kept = channels(5, 9);
+    x0 = g.op('Add', [kept, g.op('Mul', [m, g.op('Sub', [x0, kept])])]);
+  }
+  const eps = g.op('Mul', [g.op('Sub', [x, g.op('Mul', [sa, x0])]), isb]);
+  g.output('out_sample', eps, io, ['batch', 4, 'height', 'width']);
   return g.encode('unet');
 }
 
