@@ -118,18 +118,26 @@ export function projectOnGround(
   const rows = Math.max(1, Math.round(length));
   const top = Math.max(bounds.top, Math.ceil(base - reach));
   const perRow = rows / Math.max(1, reach);
-  for (let x = bounds.left; x < bounds.left + bounds.width; x++) {
-    for (let sy = base; sy >= top; sy--) {
-      const a = alpha[sy * size.width + x] as number;
+  const x0 = bounds.left;
+  const x1 = bounds.left + bounds.width;
+  // Row by row (memory order); every source row maps to one ground row, one fade and one sideways shift.
+  for (let sy = base; sy >= top; sy--) {
+    const h = base - sy;
+    const d = Math.min(rows - 1, Math.floor(h * perRow));
+    const oy = base + d;
+    if (oy >= size.height) continue;
+    const weight = fade(h / Math.max(1, reach));
+    if (weight <= 0) continue;
+    const shift = Math.round(skew * d);
+    const src = sy * size.width;
+    const dst = oy * size.width + shift;
+    const from = Math.max(x0, -shift);
+    const to = Math.min(x1, size.width - shift);
+    for (let x = from; x < to; x++) {
+      const a = alpha[src + x] as number;
       if (a === 0) continue;
-      const h = base - sy;
-      const d = Math.min(rows - 1, Math.floor(h * perRow));
-      const oy = base + d;
-      const ox = x + Math.round(skew * d);
-      if (oy >= size.height || ox < 0 || ox >= size.width) continue;
-      const v = Math.round(a * fade(h / Math.max(1, reach)));
-      const o = oy * size.width + ox;
-      if (v > (out[o] as number)) out[o] = v;
+      const v = Math.round(a * weight);
+      if (v > (out[dst + x] as number)) out[dst + x] = v;
     }
   }
   return out;
@@ -163,26 +171,85 @@ function unite(a: Uint8Array, ka: number, b: Uint8Array, kb: number): Uint8Array
 const contactFade = (t: number): number => (1 - t) * (1 - t);
 const castFade = (t: number): number => (1 - t) ** 1.5;
 
+/** Blur sigmas and reach of a style for an object of the given bounds, in pixels. */
+function extents(bounds: Box, style: ShadowStyle) {
+  if (style.view === 'front') {
+    const h = bounds.height;
+    return { contactSigma: Math.max(0.8, style.contact.blur * h), castSigma: Math.max(1, style.cast.blur * h), h };
+  }
+  const s = Math.sqrt(bounds.width * bounds.height);
+  return { contactSigma: Math.max(0.8, style.contact.blur * s), castSigma: Math.max(1, style.cast.blur * s), h: s };
+}
+
+/**
+ * The part of the scene a style's shadow can reach: the object's bounds grown by the projection, the offset
+ * and three blur sigmas (beyond which sharp's Gaussian is cut off), clipped to the scene. The shadow is
+ * computed inside it only; everywhere else it is 0.
+ */
+export function shadowRegion(bounds: Box, size: Size, style: ShadowStyle): Box {
+  const { contactSigma, castSigma, h } = extents(bounds, style);
+  const blur = 3 * Math.max(contactSigma, castSigma) + 2;
+  let left: number;
+  let right: number;
+  let top: number;
+  let bottom: number;
+  if (style.view === 'front') {
+    const length = style.castSquash * h;
+    const lean = Math.abs(style.skew) * length;
+    left = bounds.left - lean - blur;
+    right = bounds.left + bounds.width + lean + blur;
+    top = bounds.top - blur;
+    bottom = bounds.top + bounds.height + Math.max(style.contactSquash * h, length) + blur;
+  } else {
+    const dx = Math.abs(style.offsetX) * h;
+    const dy = Math.abs(style.offsetY) * h;
+    left = bounds.left - dx - blur;
+    right = bounds.left + bounds.width + dx + blur;
+    top = bounds.top - dy - blur;
+    bottom = bounds.top + bounds.height + dy + blur;
+  }
+  const l = Math.max(0, Math.floor(left));
+  const t = Math.max(0, Math.floor(top));
+  const r = Math.min(size.width, Math.ceil(right));
+  const b = Math.min(size.height, Math.ceil(bottom));
+  return { left: l, top: t, width: Math.max(0, r - l), height: Math.max(0, b - t) };
+}
+
+function cropPlane(plane: Uint8Array, size: Size, box: Box): Uint8Array {
+  const out = new Uint8Array(box.width * box.height);
+  for (let y = 0; y < box.height; y++) {
+    const from = (box.top + y) * size.width + box.left;
+    out.set(plane.subarray(from, from + box.width), y * box.width);
+  }
+  return out;
+}
+
+function pastePlane(sub: Uint8Array, box: Box, size: Size): Uint8Array {
+  const out = new Uint8Array(size.width * size.height);
+  for (let y = 0; y < box.height; y++) out.set(sub.subarray(y * box.width, (y + 1) * box.width), (box.top + y) * size.width + box.left);
+  return out;
+}
+
 /**
  * The shadow opacity mask (0..255, scene size) for an object whose alpha plane is `alpha` and whose visible
  * pixels lie in `bounds`.
  */
 export async function renderShadow(alpha: Uint8Array, size: Size, bounds: Box, style: ShadowStyle): Promise<Uint8Array> {
+  const region = shadowRegion(bounds, size, style);
+  if (region.width === 0 || region.height === 0) return new Uint8Array(size.width * size.height);
+  const sub = { width: region.width, height: region.height };
+  const a = cropPlane(alpha, size, region);
+  const b = { ...bounds, left: bounds.left - region.left, top: bounds.top - region.top };
+  const { contactSigma, castSigma, h } = extents(bounds, style);
+  let contact: Uint8Array;
+  let cast: Uint8Array;
   if (style.view === 'front') {
-    const h = bounds.height;
-    const contact = projectOnGround(alpha, size, bounds, style.contactReach * h, style.contactSquash * h, 0, contactFade);
-    const cast = projectOnGround(alpha, size, bounds, h, style.castSquash * h, style.skew, castFade);
-    const [c, k] = await Promise.all([
-      blurPlane(contact, size, Math.max(0.8, style.contact.blur * h)),
-      blurPlane(cast, size, Math.max(1, style.cast.blur * h)),
-    ]);
-    return unite(c, style.contact.opacity, k, style.cast.opacity);
+    contact = projectOnGround(a, sub, b, style.contactReach * h, style.contactSquash * h, 0, contactFade);
+    cast = projectOnGround(a, sub, b, h, style.castSquash * h, style.skew, castFade);
+  } else {
+    contact = a;
+    cast = shiftPlane(a, sub, Math.round(style.offsetX * h), Math.round(style.offsetY * h));
   }
-  const s = Math.sqrt(bounds.width * bounds.height);
-  const dropped = shiftPlane(alpha, size, Math.round(style.offsetX * s), Math.round(style.offsetY * s));
-  const [c, k] = await Promise.all([
-    blurPlane(alpha, size, Math.max(0.8, style.contact.blur * s)),
-    blurPlane(dropped, size, Math.max(1, style.cast.blur * s)),
-  ]);
-  return unite(c, style.contact.opacity, k, style.cast.opacity);
+  const [c, k] = await Promise.all([blurPlane(contact, sub, contactSigma), blurPlane(cast, sub, castSigma)]);
+  return pastePlane(unite(c, style.contact.opacity, k, style.cast.opacity), region, size);
 }

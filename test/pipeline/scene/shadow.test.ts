@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import type { Size } from '../../../src/pipeline/geometry.js';
 import { applyShadow, compositeOver, emptyLayer, type ObjectLayer } from '../../../src/pipeline/scene/layers.js';
 import type { Box } from '../../../src/pipeline/scene/placement.js';
-import { chooseView, projectOnGround, renderShadow, shadowStyle, shiftPlane } from '../../../src/pipeline/scene/shadow.js';
+import { chooseView, projectOnGround, renderShadow, shadowRegion, shadowStyle, shiftPlane } from '../../../src/pipeline/scene/shadow.js';
 
 const SIZE: Size = { width: 600, height: 600 };
 
@@ -128,6 +128,27 @@ describe('top view', () => {
     const plane = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert.deepEqual([...shiftPlane(plane, size, 1, 1)], [0, 0, 0, 0, 0, 1, 2, 3, 0, 5, 6, 7]);
     assert.deepEqual([...shiftPlane(plane, size, -2, 0)], [3, 4, 0, 0, 7, 8, 0, 0, 11, 12, 0, 0]);
+  });
+});
+
+describe('shadow region', () => {
+  it('holds the whole shadow: the mask has died out before the edges of the region', async () => {
+    const alpha = rectangle(BOX);
+    for (const view of ['front', 'top'] as const) {
+      for (let variant = 0; variant < 4; variant++) {
+        const style = shadowStyle(view, variant);
+        const region = shadowRegion(BOX, SIZE, style);
+        const mask = await renderShadow(alpha, SIZE, BOX, style);
+        for (let x = region.left; x < region.left + region.width; x++) {
+          if (region.top > 0) assert.equal(at(mask, x, region.top), 0, `${view} ${variant}: top edge`);
+          if (region.top + region.height < SIZE.height) assert.equal(at(mask, x, region.top + region.height - 1), 0, `${view} ${variant}: bottom edge`);
+        }
+        for (let y = region.top; y < region.top + region.height; y++) {
+          assert.equal(at(mask, region.left, y), 0, `${view} ${variant}: left edge`);
+          assert.equal(at(mask, region.left + region.width - 1, y), 0, `${view} ${variant}: right edge`);
+        }
+      }
+    }
   });
 });
 
