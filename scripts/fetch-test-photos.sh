@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/test/fixtures/debian"
-photos=(baboon.jpg fruits.jpg messi5.jpg building.jpg starry_night.jpg home.jpg HappyFish.jpg)
+photos=(baboon.jpg fruits.jpg messi5.jpg building.jpg starry_night.jpg home.jpg HappyFish.jpg licenseplate_motion.jpg)
 missing=0
 for p in "${photos[@]}"; do [ -s "$dest/$p" ] || missing=1; done
 [ "$missing" = 0 ] && exit 0
