@@ -108,17 +108,21 @@ export interface Span {
 }
 
 /**
- * Spans of at most `tile` pixels covering [0, length), consecutive ones overlapping by at least `overlap`
- * (spread evenly, so overlaps differ by at most one pixel). One span when the length fits in a tile.
+ * Spans of at most `tile` pixels covering [0, length), consecutive ones overlapping by at least `overlap`. The
+ * fewest tiles that can do it are used, each shrunk to what they need (evenly spread), so that a length just over
+ * one tile costs two half tiles rather than two full ones. One span when the length fits in a tile.
  */
 export function tileSpans(length: number, tile: number, overlap: number): Span[] {
-  if (tile <= 2 * overlap) throw new Error(`tile (${tile}) must be more than twice the overlap (${overlap})`);
+  // Keeps each span longer than twice the overlap even in the worst case (length = tile + 1), so no output
+  // pixel is ever covered by three tiles.
+  if (tile < 3 * overlap + 2) throw new Error(`tile (${tile}) must be at least 3 × overlap + 2 (overlap ${overlap})`);
   if (length <= tile) return [{ start: 0, end: length }];
   const n = Math.ceil((length - overlap) / (tile - overlap));
+  const size = Math.ceil((length + (n - 1) * overlap) / n);
   const spans: Span[] = [];
   for (let i = 0; i < n; i++) {
-    const start = Math.floor((i * (length - tile)) / (n - 1));
-    spans.push({ start, end: start + tile });
+    const start = Math.floor((i * (length - size)) / (n - 1));
+    spans.push({ start, end: start + size });
   }
   return spans;
 }
@@ -154,7 +158,7 @@ function ramp(u: number, from: number, to: number): number {
 // Inference
 
 export interface TilingOptions {
-  /** Tile side in input pixels (default 224). */
+  /** Largest tile side in input pixels (default 256). */
   tile?: number;
   /** Overlap between neighbouring tiles in input pixels (default 32). */
   overlap?: number;
@@ -165,7 +169,7 @@ export interface TilingOptions {
   signal?: AbortSignal;
 }
 
-export const DEFAULT_TILING = { tile: 224, overlap: 32, margin: 8, stripBytes: 48 * 1024 * 1024 } as const;
+export const DEFAULT_TILING = { tile: 256, overlap: 32, margin: 8, stripBytes: 48 * 1024 * 1024 } as const;
 
 /** Gives the event loop a turn between tiles (inference itself blocks it) and honours cancellation. */
 async function yieldTurn(signal?: AbortSignal): Promise<void> {
