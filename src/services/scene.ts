@@ -302,7 +302,8 @@ export class SceneService {
       prompt = `${described}, ${diffusion.prompt.guidelines ?? GENERATED_PROMPT_SUFFIX}`;
       profiling.caption_ms = since(t);
     }
-    const steps = diffusion.steps ?? defaultSteps(diffusion.preference);
+    // Distilled sets (LCM, Turbo) are tuned for far fewer steps; the engine says how many.
+    const steps = diffusion.steps ?? defaultSteps(diffusion.preference, engine);
     t = performance.now();
     const result = await engine.inpaint(
       {

@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../support/server.js';
 import { startImageServer, type ImageServer } from '../support/image-server.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { photo } from '../support/images.js';
+import { writeSyntheticModelSet } from '../support/onnx-builder.js';
+import { toRawImage } from '../../src/pipeline/raw-image.js';
+import { renderObjectLayer } from '../../src/pipeline/scene/layers.js';
+import { alphaBounds, planPlacement } from '../../src/pipeline/scene/placement.js';
 
 let api: RunningServer;
 let origin: ImageServer;
@@ -249,4 +256,102 @@ describe('POST /v1/scene/create: validation', () => {
       assert.ok(locs.some((l) => l.startsWith(field)), `${field} in ${JSON.stringify(locs)}`);
     });
   }
+});
+
+describe('POST /v1/scene/create: generated scenes through a (synthetic) model set', () => {
+  let modelsDir: string;
+  let gen: RunningServer;
+
+  before(async () => {
+    // Small ONNX graphs with the real signatures of an SD 1.5 inpainting set (9-channel UNet): the whole
+    // pipeline runs (tokenizer, text encoder, scheduler, UNet, VAE), only the weights are not a real model's.
+    modelsDir = await mkdtemp(join(tmpdir(), 'atelier-scene-models-'));
+    writeSyntheticModelSet(join(modelsDir, 'sd15-inpaint-onnx'), { inChannels: 9, unetConfig: true });
+    gen = await startServer({
+      env: { ATELIER_MODELS_DIR: modelsDir, ATELIER_RATE_LIMIT_PER_MINUTE: '0', ATELIER_RATE_LIMIT_PER_SECOND: '0' },
+    });
+  });
+
+  after(async () => {
+    await gen?.dispose();
+    if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
+  });
+
+  /** The object as the scene places it, rendered here with the same geometry, to compare pixels with. */
+  async function placedObject(spec: { x: number; y: number; scale: number }, scene: { width: number; height: number }) {
+    const img = await toRawImage(sharp(await productPng()));
+    const box = alphaBounds(img.data, img.width, img.height, 4);
+    assert.ok(box);
+    return renderObjectLayer(img, planPlacement({ type: 'absolute', ...spec, rotation: 0 }, img, box, scene), scene);
+  }
+
+  function assertObjectKept(img: { data: Buffer; width: number; channels: number }, object: { data: Buffer }): number {
+    let solid = 0;
+    for (let p = 0; p < img.width * img.width; p++) {
+      if (object.data[p * 4 + 3] !== 255) continue;
+      solid++;
+      const got = Array.from(img.data.subarray(p * img.channels, p * img.channels + 3));
+      const want = Array.from(object.data.subarray(p * 4, p * 4 + 3));
+      assert.deepEqual(got, want, `object pixel ${p % img.width},${Math.floor(p / img.width)}`);
+    }
+    return solid;
+  }
+
+  test('a prompt scene runs the pipeline, reports seeds, and keeps the object pixels exactly', async () => {
+    const res = await gen.json('/v1/scene/create', {
+      object: absolute(),
+      scene: { prompt: 'on a marble countertop, soft light', negative_prompt: 'blurry, low quality', steps: 3 },
+      output: { number_of_images: 2, format: 'png' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const { output, profiling } = res.body.data;
+    assert.equal(output.length, 2);
+    assert.equal(profiling.diffusion.model_set, 'sd15-inpaint-onnx');
+    assert.equal(profiling.diffusion.prompt, 'on a marble countertop, soft light');
+    assert.equal(profiling.seeds.length, 2);
+    assert.ok(profiling.seeds.every((s: unknown) => Number.isInteger(s)));
+    const object = await placedObject({ x: 0.5, y: 0.5, scale: 0.5 }, { width: 1024, height: 1024 });
+    const files = await Promise.all(output.map((o: { tmp_url: string }) => download(o.tmp_url)));
+    for (const file of files) {
+      const img = await rawOf(file);
+      assert.deepEqual([img.width, img.height], [1024, 1024]);
+      assert.ok(assertObjectKept(img, object) > 80_000, 'the object covers its placed area');
+      // The background was generated, not left as the grey starting canvas.
+      const corner = px(img, 20, 20);
+      assert.notDeepEqual(corner, [128, 128, 128]);
+    }
+    assert.ok(!files[0].equals(files[1]), 'each image has its own seed');
+  });
+
+  test('a transform template is repainted at the template size around the fixed object', async () => {
+    const res = await gen.json('/v1/scene/create', {
+      object: absolute({ scale: 0.4, position: { x: 0.5, y: 0.4 } }),
+      scene: { template_url: `${origin.url}/template.png`, template_mode: 'transform', view: 'front', prompt: 'a sunny street', steps: 2 },
+      output: { number_of_images: 1, format: 'png' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const [out] = res.body.data.output;
+    assert.deepEqual([out.width, out.height], [868, 600]);
+    assert.equal(res.body.data.profiling.diffusion.strength, 0.75);
+    const img = await rawOf(await download(out.tmp_url));
+    const object = await placedObject({ x: 0.5, y: 0.4, scale: 0.4 }, { width: 868, height: 600 });
+    let solid = 0;
+    for (let p = 0; p < 868 * 600; p++) {
+      if (object.data[p * 4 + 3] !== 255) continue;
+      solid++;
+      assert.deepEqual(Array.from(img.data.subarray(p * img.channels, p * img.channels + 3)), Array.from(object.data.subarray(p * 4, p * 4 + 3)));
+    }
+    assert.ok(solid > 5_000);
+  });
+
+  test('prompt.generate without a captioning model answers 503 naming it', async () => {
+    const res = await gen.json('/v1/scene/create', {
+      object: absolute(),
+      scene: { prompt: { generate: true, guidelines: 'real life setting' } },
+      output: { number_of_images: 1 },
+    });
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.error_details.capability, 'caption');
+    assert.match(String(res.body.error_details.command), /models pull/);
+  });
 });
