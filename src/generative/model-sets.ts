@@ -134,7 +134,10 @@ export function modelSetSpec(name: string): ModelSetSpec | undefined {
 /** Files a capability needs from a set (relative paths). */
 export function requiredFiles(spec: ModelSetSpec | undefined, capability: Capability): string[] {
   if (capability === 'caption' || spec?.kind === 'caption') {
-    return (spec?.files ?? []).filter((f) => !f.optional).map((f) => f.path);
+    // Either decoder export works: the merged one (with key/value cache) or the plain one.
+    return (spec?.files ?? [])
+      .filter((f) => !f.optional)
+      .map((f) => (f.path === 'onnx/decoder_model_merged.onnx' ? 'onnx/decoder_model_merged.onnx|onnx/decoder_model.onnx' : f.path));
   }
   const core = [...DIFFUSION_CORE_FILES];
   return capability === 'txt2img' ? core : [...core, VAE_ENCODER_FILE];

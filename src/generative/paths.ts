@@ -33,7 +33,7 @@ export const DIFFUSION_CORE_FILES = [
 ] as const;
 export const VAE_ENCODER_FILE = 'vae_encoder/model.onnx';
 
-/** The first required file missing from `dir` (undefined when all exist). */
+/** The first required file missing from `dir` (undefined when all exist); `a|b` accepts either file. */
 export function firstMissing(dir: string, files: readonly string[]): string | undefined {
-  return files.find((f) => !existsSync(join(dir, f)));
+  return files.find((f) => !f.split('|').some((alt) => existsSync(join(dir, alt))));
 }

@@ -25,8 +25,12 @@ const DT = onnx.TensorProto.DataType;
 export type FloatIo = 'float32' | 'float16';
 type Dim = number | string;
 
-function dtypeOf(t: FloatIo | 'int32' | 'int64'): number {
+type ElemType = FloatIo | 'int32' | 'int64' | 'bool';
+
+function dtypeOf(t: ElemType): number {
   switch (t) {
+    case 'bool':
+      return DT.BOOL;
     case 'float16':
       return DT.FLOAT16;
     case 'int32':
@@ -38,7 +42,7 @@ function dtypeOf(t: FloatIo | 'int32' | 'int64'): number {
   }
 }
 
-function valueInfo(name: string, type: FloatIo | 'int32' | 'int64', dims: Dim[]): OnnxTypes.IValueInfoProto {
+function valueInfo(name: string, type: ElemType, dims: Dim[]): OnnxTypes.IValueInfoProto {
   return {
     name,
     type: {
@@ -104,7 +108,7 @@ class Graph {
   }
 
   /** Declares an input and returns a float32 (or integer) value name for it. */
-  input(name: string, type: FloatIo | 'int32' | 'int64', dims: Dim[]): string {
+  input(name: string, type: ElemType, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
     if (type === 'float16') return this.op('Cast', [name], { to: DT.FLOAT });
     return name;
@@ -423,4 +427,77 @@ export function writeSyntheticModelSet(dir: string, opts: SyntheticModelSetOptio
   write('tokenizer/merges.txt', tok.merges);
   write('tokenizer/special_tokens_map.json', JSON.stringify({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', unk_token: '<|endoftext|>' }));
   write('scheduler/scheduler_config.json', JSON.stringify(opts.scheduler ?? SD15_SCHEDULER_CONFIG, null, 2));
+}
+
+/** Words of the synthetic caption vocabulary, in GPT-2 byte-level form (Ġ = a leading space). */
+const CAPTION_WORDS = ['Ġwhite', 'Ġblack', 'Ġcat', 'Ġdog', 'Ġsitting', 'Ġon', 'Ġgrass'];
+
+/**
+ * A synthetic vision-encoder/GPT-2-decoder caption model (transformers.js layout). Greedy decoding reads
+ * "a white cat sitting on grass" for a bright image and "a black dog sitting on grass" for a dark one: the
+ * decoder's logits are a next-token table on the last input token plus an image-brightness bias that only
+ * decides between "white" and "black". `merged` gives the decoder the key/value-cache inputs and
+ * `use_cache_branch` flag of optimum's decoder_model_merged.onnx.
+ */
+export function writeSyntheticCaptionSet(dir: string, opts: { merged?: boolean } = {}): void {
+  const write = (rel: string, data: Uint8Array | string): void => {
+    const path = join(dir, rel);
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, data);
+  };
+  const byteChars = [...bytesToUnicode()].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  const vocab: Record<string, number> = {};
+  byteChars.forEach((c, i) => (vocab[c] = i));
+  CAPTION_WORDS.forEach((w, i) => (vocab[w] = 256 + i));
+  const eos = 256 + CAPTION_WORDS.length;
+  vocab['<|endoftext|>'] = eos;
+  const V = eos + 1;
+  const id = (t: string): number => vocab[t]!;
+
+  // Next-token table: logits[prev][next].
+  const table = new Float32Array(V * V);
+  const link = (from: number, to: number, logit = 10): void => void (table[from * V + to] = logit);
+  link(eos, id('a'));
+  link(id('a'), id('Ġwhite'), 5);
+  link(id('a'), id('Ġblack'), 5);
+  link(id('Ġwhite'), id('Ġcat'));
+  link(id('Ġblack'), id('Ġdog'));
+  link(id('Ġcat'), id('Ġsitting'));
+  link(id('Ġdog'), id('Ġsitting'));
+  link(id('Ġsitting'), id('Ġon'));
+  link(id('Ġon'), id('Ġgrass'));
+  link(id('Ġgrass'), eos);
+  const bias = new Float32Array(V);
+  bias[id('Ġwhite')] = 2;
+  bias[id('Ġblack')] = -2;
+
+  const enc = new Graph();
+  const px = enc.input('pixel_values', 'float32', ['batch', 3, 224, 224]);
+  const mean = enc.op('ReduceMean', [px], { axes: [1, 2, 3], keepdims: 1 }); // [B,1,1,1]
+  const hiddenEnc = enc.op('Mul', [enc.op('Reshape', [mean, enc.shape([-1, 1, 1])]), enc.const(new Float32Array(8).fill(1), [1, 4, 2])]);
+  enc.output('last_hidden_state', hiddenEnc, 'float32', ['batch', 4, 2]);
+
+  const dec = new Graph();
+  const ids = dec.input('input_ids', 'int64', ['batch', 'sequence']);
+  const encHidden = dec.input('encoder_hidden_states', 'float32', ['batch', 'encoder_sequence', 2]);
+  let logits = dec.op('Gather', [dec.const(table, [V, V]), ids]); // [B,T,V]
+  const brightness = dec.op('Reshape', [dec.op('ReduceMean', [encHidden], { axes: [1, 2], keepdims: 1 }), dec.shape([-1, 1, 1])]);
+  logits = dec.op('Add', [logits, dec.op('Mul', [brightness, dec.const(bias, [1, 1, V])])]);
+  if (opts.merged) {
+    const flag = dec.input('use_cache_branch', 'bool', [1]);
+    logits = dec.op('Add', [logits, dec.op('Mul', [dec.op('Cast', [flag], { to: DT.FLOAT }), dec.const([0], [1])])]);
+    // The "cache" grows by one [B,2,T,4] slice per call, as a real decoder's present.* do.
+    const grow = dec.op('Mul', [dec.op('Cast', [dec.op('Unsqueeze', [dec.op('Unsqueeze', [ids, dec.shape([1])]), dec.shape([3])])], { to: DT.FLOAT }), dec.const(new Float32Array(8).fill(0), [1, 2, 1, 4])]);
+    for (const kind of ['key', 'value']) {
+      const past = dec.input(`past_key_values.0.${kind}`, 'float32', ['batch', 2, 'past_sequence', 4]);
+      dec.output(`present.0.${kind}`, dec.op('Concat', [past, grow], { axis: 2 }), 'float32', ['batch', 2, 'total_sequence', 4]);
+    }
+  }
+  dec.output('logits', logits, 'float32', ['batch', 'sequence', V]);
+
+  write('onnx/encoder_model.onnx', enc.encode('encoder'));
+  write(opts.merged ? 'onnx/decoder_model_merged.onnx' : 'onnx/decoder_model.onnx', dec.encode('decoder'));
+  write('config.json', JSON.stringify({ decoder_start_token_id: eos, eos_token_id: eos, pad_token_id: eos, decoder: { n_head: 2, n_embd: 8 } }));
+  write('preprocessor_config.json', JSON.stringify({ size: { height: 224, width: 224 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], rescale_factor: 1 / 255 }));
+  write('tokenizer.json', JSON.stringify({ model: { type: 'BPE', vocab, merges: [] }, added_tokens: [{ id: eos, content: '<|endoftext|>', special: true }] }));
 }
