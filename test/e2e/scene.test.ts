@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../support/server.js';
 import { startImageServer, type ImageServer } from '../support/image-server.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { photo } from '../support/images.js';
 import { writeSyntheticModelSet } from '../support/onnx-builder.js';
+import { cli, createKey } from '../support/cli.js';
 import { toRawImage } from '../../src/pipeline/raw-image.js';
 import { renderObjectLayer } from '../../src/pipeline/scene/layers.js';
 import { alphaBounds, planPlacement } from '../../src/pipeline/scene/placement.js';
@@ -153,6 +154,59 @@ describe('POST /v1/scene/create: shadows', () => {
     });
     assert.equal(bad.status, 422, JSON.stringify(bad.body));
     assert.equal(bad.body.error_code, 'unsupported_destination');
+  });
+});
+
+describe('POST /v1/scene/create: storages, scopes and credits', () => {
+  test('several images to a storage folder and to a file destination are numbered', async () => {
+    const created = await api.json('/v1/storage/storages', { name: 'scenes', type: 'local', parameters: { path: 'scene-out' } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const folder = await api.json('/v1/scene/create', {
+      object: absolute(),
+      scene: { effect: 'shadows', view: 'top' },
+      output: { number_of_images: 2, destination: 'storage://scenes/shots/' },
+    });
+    assert.equal(folder.status, 200, JSON.stringify(folder.body));
+    const root = join(api.dataDir, 'storage', 'scene-out');
+    for (const [i, out] of (folder.body.data.output as { object_key: string; tmp_url?: string }[]).entries()) {
+      assert.equal(out.tmp_url, undefined);
+      assert.equal(out.object_key, `shots/product_${i + 1}.png`);
+      const meta = await sharp(await readFile(join(root, 'shots', `product_${i + 1}.png`))).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['png', 1024, 1024]);
+    }
+    const file = await api.json('/v1/scene/create', {
+      object: absolute(),
+      scene: { effect: 'shadows', view: 'top' },
+      output: { number_of_images: 2, destination: 'storage://scenes/hero.webp', format: 'webp' },
+    });
+    assert.equal(file.status, 200, JSON.stringify(file.body));
+    assert.deepEqual(file.body.data.output.map((o: { object_key: string }) => o.object_key), ['hero_1.webp', 'hero_2.webp']);
+    assert.equal((await sharp(await readFile(join(root, 'hero_2.webp'))).metadata()).format, 'webp');
+  });
+
+  test('needs the image_generation scope; pays per delivered image; failures are free', async () => {
+    const editor = await createKey(api.dataDir, 'image_editing');
+    const denied = await api.json('/v1/scene/create', { object: absolute(), scene: { effect: 'shadows' } }, { key: editor.token });
+    assert.equal(denied.status, 403);
+    assert.match(denied.body.error_message, /image_generation/);
+
+    const generator = await createKey(api.dataDir, 'image_generation', 5);
+    const balance = async () =>
+      (JSON.parse((await cli(api.dataDir, 'keys', 'list', '--json')).stdout) as { id: string; credits: number }[]).find((k) => k.id === generator.id)
+        ?.credits;
+    const body = { object: absolute(), scene: { effect: 'shadows' }, output: { number_of_images: 3 } };
+    assert.equal((await api.json('/v1/scene/create', body, { key: generator.token })).status, 200);
+    assert.equal(await balance(), 2);
+    const broke = await api.json('/v1/scene/create', body, { key: generator.token });
+    assert.equal(broke.status, 402);
+    assert.equal(broke.body.error_code, 'no_api_calls_left');
+    const failed = await api.json(
+      '/v1/scene/create',
+      { ...body, object: { ...absolute(), image_url: `${origin.url}/missing.png` }, output: { number_of_images: 2 } },
+      { key: generator.token },
+    );
+    assert.equal(failed.status, 422, JSON.stringify(failed.body));
+    assert.equal(await balance(), 2, 'a failed scene is refunded');
   });
 });
 
