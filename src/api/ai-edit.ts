@@ -26,7 +26,7 @@ export async function aiEditRoutes(
     async (request) => {
       const body = request.body;
       const owner = request.apiKey!.id;
-      await aiEdit.precheck(owner, body);
+      aiEdit.precheck(owner, body);
       // Refunded by the queue's 'settled' listener when the task ends without images (services.ts).
       const cost = costOfAiEdit(normaliseAiEditOutput(body.output).count);
       billing.reserve(owner, cost);

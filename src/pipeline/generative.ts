@@ -132,7 +132,7 @@ export async function generativeOutpaint(
     featherPx * Math.min(sx, sy),
   );
   const seed = seedOf('outpaint', img.data, JSON.stringify(canvas), String(feathering), prompt ?? '');
-  const steps = defaultSteps('optimal');
+  const steps = defaultSteps('optimal', engine);
   const result = await engine.inpaint(
     {
       prompt: prompt ?? '',
@@ -208,7 +208,7 @@ export async function styleTransfer(
       prompt: opts.prompt ?? '',
       width: work.width,
       height: work.height,
-      steps: defaultSteps('optimal'),
+      steps: defaultSteps('optimal', engine),
       guidanceScale: guidanceFor(opts.prompt),
       seed,
       numberOfImages: 1,

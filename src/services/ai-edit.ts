@@ -15,7 +15,11 @@ import {
   type AiEditTaskView,
 } from '../contract/generative-schemas.js';
 import type { OutputImageObject } from '../contract/types.js';
-import { defaultSteps, getEngine, type DiffusionEngine, type EngineRequest } from '../generative/engine.js';
+import {
+  defaultSteps,
+  getEngine,
+  resolveModelSet,
+} from '../generative/engine.js';
 import { asImageError, openInput, probeInput } from '../pipeline/decode.js';
 import { aspectSize, nearestRatio, seedOf, type Size } from '../pipeline/generative-maths.js';
 import type { PipelineLimits } from '../pipeline/index.js';
@@ -87,25 +91,21 @@ export interface AiEditDeps {
   limits: PipelineLimits;
   /** Reference side of the aspect-ratio table (ATELIER_GENERATE_SIZE, 1024 by default). */
   side: number;
-  engines?: (req: EngineRequest) => Promise<DiffusionEngine>;
 }
 
 export class AiEditService {
-  private readonly engines: (req: EngineRequest) => Promise<DiffusionEngine>;
-
-  constructor(private readonly deps: AiEditDeps) {
-    this.engines = deps.engines ?? getEngine;
-  }
+  constructor(private readonly deps: AiEditDeps) {}
 
   /**
    * Refuses at submission what would only fail later: a destination that is not a writable storage, a
    * storage:// input that cannot be read, and a model set that is not installed (503 naming it).
    */
-  async precheck(owner: string, req: AiEditRequest): Promise<void> {
+  precheck(owner: string, req: AiEditRequest): void {
     const out = normaliseAiEditOutput(req.output);
     this.deps.output.checkDestination(owner, out.destination, 'output.destination');
     if (isStorageUri(req.input)) this.deps.storages.checkSource(owner, req.input, 'input');
-    await this.engines({ capability: 'img2img', model: req.options.model ?? AI_EDIT_DEFAULT_MODEL });
+    // Only checks that a set is installed; loading it is the worker's job, not the request's.
+    resolveModelSet({ capability: 'img2img', model: req.options.model ?? AI_EDIT_DEFAULT_MODEL });
   }
 
   handler(): TaskHandler {
@@ -124,13 +124,13 @@ export class AiEditService {
     const probe = await probeInput(input.data, this.deps.limits);
     const { size } = aiEditSize(probe, opts.aspect_ratio, this.deps.side);
     const init = await fitInput(input.data, probe, this.deps.limits, size);
-    const engine = await this.engines({ capability: 'img2img', model: opts.model ?? AI_EDIT_DEFAULT_MODEL });
+    const engine = await getEngine({ capability: 'img2img', model: opts.model ?? AI_EDIT_DEFAULT_MODEL });
     const diffusion = await engine.img2img(
       {
         prompt: opts.prompt,
         width: size.width,
         height: size.height,
-        steps: opts.inference_steps ?? defaultSteps('optimal'),
+        steps: opts.inference_steps ?? defaultSteps('optimal', engine),
         guidanceScale: opts.guidance_scale ?? AI_EDIT_DEFAULT_GUIDANCE,
         // Fixed per task: a re-run after a crash paints the same images.
         seed: seedOf('ai_edit', task.id, task.createdAt),

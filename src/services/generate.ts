@@ -18,7 +18,6 @@ import {
   newSeed,
   type DiffusionEngine,
   type DiffusionResult,
-  type EngineRequest,
 } from '../generative/engine.js';
 import { workingSize, type Size } from '../pipeline/generative-maths.js';
 import { nativeSizeOf } from '../pipeline/generative.js';
@@ -71,16 +70,10 @@ export function parseSeedHeader(value: string | string[] | undefined): number | 
 export interface GenerateServiceDeps {
   output: GenerativeOutput;
   settings: GenerateSettings;
-  /** The engine lookup; the real one unless a caller substitutes it. */
-  engines?: (req: EngineRequest) => Promise<DiffusionEngine>;
 }
 
 export class GenerateService {
-  private readonly engines: (req: EngineRequest) => Promise<DiffusionEngine>;
-
-  constructor(private readonly deps: GenerateServiceDeps) {
-    this.engines = deps.engines ?? getEngine;
-  }
+  constructor(private readonly deps: GenerateServiceDeps) {}
 
   /** Refuses an unusable `output` before any work. */
   precheck(owner: string, body: GenerateRequest): void {
@@ -95,12 +88,12 @@ export class GenerateService {
     const started = performance.now();
     const count = body.options?.number_of_images ?? GENERATE_DEFAULT_IMAGES;
     const guidanceScale = body.options?.guidance_scale ?? GENERATE_DEFAULT_GUIDANCE;
-    const engine = await this.engines({ capability: 'txt2img' });
+    const engine = await getEngine({ capability: 'txt2img' });
     const side = this.deps.settings.size;
     const out: Size = { width: side, height: side };
     const native = nativeSizeOf(engine);
     const first: Size = workingSize(out, native * native);
-    const steps = defaultSteps('optimal');
+    const steps = defaultSteps('optimal', engine);
     const seed = opts.seed ?? newSeed();
 
     const result = await engine.txt2img(
@@ -163,7 +156,7 @@ export class GenerateService {
     );
     let refiner: DiffusionEngine;
     try {
-      refiner = await this.engines({ capability: 'img2img' });
+      refiner = await getEngine({ capability: 'img2img' });
     } catch (err) {
       if (isAtelierError(err) && err.status === 503) return { images: enlarged, method: 'lanczos' };
       throw err;
