@@ -22,7 +22,7 @@ import { lightWrap, matchColours } from '../pipeline/scene/harmonise.js';
 import { flattenToRgb, maskGrowth, repaintMask, tintLayer } from '../pipeline/scene/inpaint.js';
 import { alphaPlane, layerFromRaw, renderObjectLayer, resizeLayer, type Layer, type ObjectLayer } from '../pipeline/scene/layers.js';
 import { cutOut } from '../pipeline/scene/object.js';
-import { alphaBounds, planPlacement } from '../pipeline/scene/placement.js';
+import { alphaBounds, planPlacement, type Box } from '../pipeline/scene/placement.js';
 import { planScene, SCENE_GUIDANCE_SCALE, type DiffusionPlan, type ScenePlan } from '../pipeline/scene/plan.js';
 import { backgroundLayer, composeScene, layerForEncoding, objectShadow, recompose } from '../pipeline/scene/render.js';
 import { chooseView, shadowStyle, type ShadowView } from '../pipeline/scene/shadow.js';
@@ -104,6 +104,15 @@ export function templateSize(size: Size, maxPixels = MAX_TEMPLATE_PIXELS): Size 
   return { width: Math.max(1, Math.floor(size.width * k)), height: Math.max(1, Math.floor(size.height * k)) };
 }
 
+/** The placed object, known to have visible pixels in the scene. */
+type PlacedObject = ObjectLayer & { bounds: Box };
+
+/** The fixed size of an effect or prompt scene (templates take the template's). */
+function sizeOf(plan: ScenePlan): Size {
+  if (plan.scene.kind === 'template') throw new Error('a template scene has the size of its template');
+  return plan.scene.size;
+}
+
 function diffusionOf(plan: ScenePlan): DiffusionPlan | undefined {
   if (plan.scene.kind === 'prompt') return plan.scene.diffusion;
   if (plan.scene.kind === 'template') return plan.scene.diffusion;
@@ -170,13 +179,15 @@ export class SceneService {
     }
     signal?.throwIfAborted();
 
-    const scene: Size = template ? { width: template.raw.width, height: template.raw.height } : (plan.scene as { size: Size }).size;
+    const scene: Size =
+      plan.scene.kind === 'template' && template ? { width: template.raw.width, height: template.raw.height } : sizeOf(plan);
     t = performance.now();
     const placement = planPlacement(plan.placement, { width: cut.image.width, height: cut.image.height }, objectBox, scene);
-    const object = await renderObjectLayer(cut.image, placement, scene);
-    if (!object.bounds) {
+    const layer = await renderObjectLayer(cut.image, placement, scene);
+    if (!layer.bounds) {
       throw new ValidationError('object.position: the object would lie entirely outside the scene.', { field: 'object.position' });
     }
+    const object: PlacedObject = { ...layer, bounds: layer.bounds };
     profiling.scene = scene;
     profiling.placement = { type: plan.placement.type, ...object.bounds, rotation: placement.rotation };
     profiling.place_ms = since(t);
@@ -188,25 +199,26 @@ export class SceneService {
     const output: OutputImageObject[] = [];
     let encodeMs = 0;
     let storeMs = 0;
-    for (let i = 0; i < images.length; i++) {
+    const count = images.length;
+    for (let i = 0; i < count; i++) {
       signal?.throwIfAborted();
+      // Taken off the list so each image's layer can be freed as soon as it is written.
+      const layer = images.shift() as Layer;
       t = performance.now();
-      const encoded = await this.encode(images[i] as Layer, outPlan);
+      const encoded = await this.encode(layer, outPlan);
       encodeMs += performance.now() - t;
       t = performance.now();
       output.push(
         await this.deps.edit.storeOutput(
           owner,
-          plan.destination === undefined ? undefined : numberedDestination(plan.destination, i, images.length),
-          numberedName(objectFile.name, i, images.length),
+          plan.destination === undefined ? undefined : numberedDestination(plan.destination, i, count),
+          numberedName(objectFile.name, i, count),
           encoded.data,
           encoded.info,
           { signal },
         ),
       );
       storeMs += performance.now() - t;
-      // Each image's layer is released as soon as it is written.
-      images[i] = undefined as unknown as Layer;
     }
     profiling.encode_ms = Math.round(encodeMs * 100) / 100;
     profiling.store_ms = Math.round(storeMs * 100) / 100;
@@ -216,7 +228,7 @@ export class SceneService {
 
   private async render(
     plan: ScenePlan,
-    object: ObjectLayer,
+    object: PlacedObject,
     scene: Size,
     template: RawImage | undefined,
     cutImage: RawImage,
@@ -227,7 +239,7 @@ export class SceneService {
     const s = plan.scene;
     const t = performance.now();
     if (s.kind === 'shadows') {
-      const view: ShadowView = s.view === 'auto' ? chooseView(alphaPlane(object), scene, object.bounds!) : s.view;
+      const view: ShadowView = s.view === 'auto' ? chooseView(alphaPlane(object), scene, object.bounds) : s.view;
       profiling.view = s.view === 'auto' ? `${view} (auto)` : view;
       profiling.background = s.background.kind === 'transparent' ? 'transparent' : hex(s.background.rgba);
       const canvas = backgroundLayer(scene, s.background.kind === 'transparent' ? 'transparent' : s.background.rgba);
@@ -238,7 +250,7 @@ export class SceneService {
     if (s.kind === 'template' && s.mode === 'lock') {
       const base = layerFromRaw(template!);
       const stats = matchColours(object, base);
-      const size = Math.sqrt(object.bounds!.width * object.bounds!.height);
+      const size = Math.sqrt(object.bounds.width * object.bounds.height);
       await lightWrap(object, base, Math.max(1.5, 0.01 * size));
       profiling.view = s.view;
       profiling.harmonisation = {
