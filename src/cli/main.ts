@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/sqlite.js';
 import { KeyStore, SCOPES, isScope, type Scope } from '../accounts/keys.js';
 import { registerWebhookCommands } from './webhooks.js';
+import { registerModelSetCommands } from '../generative/models-cli.js';
 
 function openKeys(): { keys: KeyStore; close: () => void } {
   const config = loadConfig();
@@ -93,6 +94,8 @@ export function buildCli(): Command {
       } else console.log(`Key ${id} now has ${value === null ? 'unlimited' : value} credits.`);
     });
   registerWebhookCommands(program);
+  // Last: adds `pull` to a `models` command registered before it (creating `models list` when none is).
+  registerModelSetCommands(program);
   return program;
 }
 
