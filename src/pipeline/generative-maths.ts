@@ -96,29 +96,37 @@ export function coveredRect(canvas: Placement, img: Size): { x0: number; y0: num
 }
 
 /**
- * The repaint mask of an outpaint: 255 on the new border, 0 on the original, and a linear ramp `feather`
- * pixels wide just inside each edge of the original that borders new area (an edge lying on the canvas edge
- * has nothing new beside it and gets no ramp). The ramp lets the model join its border to the original
- * smoothly; the original's pixels are put back exactly afterwards (compositeOriginal).
+ * The repaint mask of an outpaint: 0 on the original, 255 on the new border, except in a band next to the
+ * seam: over `feathering` (a fraction, capped at 1) of each margin's width the mask rises from near 0 at the
+ * original's edge to 255, so the starting picture there (the original's edges mirrored outwards) fades into
+ * what the model paints instead of meeting it at a hard line. This is the same meaning `feathering` has in
+ * the classical fill (src/pipeline/outpaint.ts). A pixel beyond two edges (a corner) takes the larger of its
+ * two positions in the bands. The original's pixels stay exactly as they were (compositeOriginal).
  */
-export function outpaintMask(canvas: Placement, img: Size, feather: number): MaskImage {
+export function outpaintMask(canvas: Placement, img: Size, feathering: number): MaskImage {
   const { width, height } = canvas;
   const r = coveredRect(canvas, img);
   const data = Buffer.alloc(width * height, 255);
   if (r.x1 <= r.x0 || r.y1 <= r.y0) return { data, width, height, channels: 1 };
-  const f = Math.max(0, feather);
-  // Distance to an edge that has new area beyond it; an edge on the canvas border never counts.
-  const open = { left: r.x0 > 0, right: r.x1 < width, top: r.y0 > 0, bottom: r.y1 < height };
-  for (let y = r.y0; y < r.y1; y++) {
-    for (let x = r.x0; x < r.x1; x++) {
-      let d = Infinity;
-      if (open.left) d = Math.min(d, x - r.x0);
-      if (open.right) d = Math.min(d, r.x1 - 1 - x);
-      if (open.top) d = Math.min(d, y - r.y0);
-      if (open.bottom) d = Math.min(d, r.y1 - 1 - y);
-      // d counts whole pixels from the edge: the edge pixel itself (d = 0) is mostly repaintable.
-      const v = f <= 0 || d >= f ? 0 : Math.round(255 * (1 - (d + 0.5) / f));
-      data[y * width + x] = Math.max(0, Math.min(255, v));
+  const f = Math.max(0, Math.min(1, feathering));
+  // Band width on each side: a share of that side's margin (0 where the original touches the canvas edge).
+  const band = { left: f * r.x0, right: f * (width - r.x1), top: f * r.y0, bottom: f * (height - r.y1) };
+  // Position in a band, 0 at the seam to 1 at its outer end; beyond the band (or with no band) 1.
+  const ramp = (beyond: number, w: number) => (w <= 0 ? 1 : Math.min(1, (beyond + 0.5) / w));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const inX = x >= r.x0 && x < r.x1;
+      const inY = y >= r.y0 && y < r.y1;
+      if (inX && inY) {
+        data[y * width + x] = 0;
+        continue;
+      }
+      let t = 0;
+      if (x < r.x0) t = Math.max(t, ramp(r.x0 - 1 - x, band.left));
+      if (x >= r.x1) t = Math.max(t, ramp(x - r.x1, band.right));
+      if (y < r.y0) t = Math.max(t, ramp(r.y0 - 1 - y, band.top));
+      if (y >= r.y1) t = Math.max(t, ramp(y - r.y1, band.bottom));
+      data[y * width + x] = Math.round(255 * t);
     }
   }
   return { data, width, height, channels: 1 };

@@ -99,9 +99,9 @@ function roundedMs(since: number): number {
 
 /**
  * Extends `img` to `canvas` (its size, and where the original's top-left corner lies on it) by inpainting the
- * new border. `feathering` is the contract's percentage as a fraction ("15%" → 0.15) of the original's
- * shorter side: the width of the band inside the original's open edges where the model may blend its border
- * in (capped at half that side). The original's pixels are put back exactly; only the border is new.
+ * new border. `feathering` is the contract's percentage as a fraction ("15%" → 0.15, at most 1), with the
+ * classical fill's meaning: over that share of each margin's width, next to the seam, the original's mirrored
+ * edge fades into what the model paints. The original's pixels are put back exactly; only the border is new.
  * `prompt` describes what to paint; without one the model continues the image unguided.
  */
 export async function generativeOutpaint(
@@ -120,7 +120,6 @@ export async function generativeOutpaint(
 
   const full = await mirroredCanvas(img, canvas);
   const init = await resizeRaw(full, work);
-  const featherPx = Math.min(Math.max(0, feathering), 0.5) * Math.min(img.width, img.height);
   const mask = outpaintMask(
     {
       width: work.width,
@@ -129,7 +128,7 @@ export async function generativeOutpaint(
       top: Math.round(canvas.top * sy),
     },
     { width: Math.round(img.width * sx), height: Math.round(img.height * sy) },
-    featherPx * Math.min(sx, sy),
+    feathering,
   );
   const seed = seedOf('outpaint', img.data, JSON.stringify(canvas), String(feathering), prompt ?? '');
   const steps = defaultSteps('optimal', engine);
@@ -159,7 +158,7 @@ export async function generativeOutpaint(
     steps: result.steps,
     seed,
     working_size: `${work.width}x${work.height}`,
-    feather_px: Math.round(featherPx),
+    feathering: Math.max(0, Math.min(1, feathering)),
     ms: roundedMs(started),
     timings: result.timings,
   };

@@ -104,32 +104,35 @@ describe('sizes', () => {
 });
 
 describe('outpaint mask and compositing', () => {
-  test('the mask is 255 on the border, 0 deep inside, and ramps only along open edges', () => {
-    // 40×30 original on a 100×30 canvas, 10 px from the left: left and right edges open, top/bottom on the canvas edge.
-    const mask = outpaintMask({ width: 100, height: 30, left: 10, top: 0 }, { width: 40, height: 30 }, 8);
+  test('the mask is 0 on the original, 255 on the border, and ramps up over feathering × each margin', () => {
+    // 40×30 original on a 100×30 canvas, 10 px from the left: margins 10 (left) and 50 (right), none above/below.
+    const mask = outpaintMask({ width: 100, height: 30, left: 10, top: 0 }, { width: 40, height: 30 }, 0.5);
     assert.equal(mask.channels, 1);
     const at = (x: number, y: number) => mask.data[y * 100 + x] as number;
-    assert.equal(at(0, 15), 255);
-    assert.equal(at(9, 0), 255);
-    assert.equal(at(50, 29), 255);
-    assert.equal(at(99, 15), 255);
-    assert.equal(at(30, 15), 0);
-    // Top and bottom rows inside the original lie on the canvas edge: no ramp there.
-    assert.equal(at(30, 0), 0);
-    assert.equal(at(30, 29), 0);
-    // The ramp decreases strictly from the open edge inwards over 8 pixels, then stays 0.
-    const ramp = [10, 11, 12, 13, 14, 15, 16, 17, 18].map((x) => at(x, 15));
-    for (let i = 1; i < 8; i++) assert.ok((ramp[i] as number) < (ramp[i - 1] as number), `ramp ${ramp}`);
-    assert.equal(ramp[8], 0);
-    assert.ok((ramp[0] as number) > 200);
+    for (const y of [0, 15, 29]) for (const x of [10, 30, 49]) assert.equal(at(x, y), 0, `${x},${y}`);
+    // Left band: 5 px, rising from the seam outwards.
+    assert.deepEqual([9, 8, 7, 6, 5, 4, 0].map((x) => at(x, 15)), [26, 77, 128, 179, 230, 255, 255]);
+    // Right band: 25 px.
+    assert.equal(at(50, 15), 5);
+    assert.equal(at(74, 15), 250);
+    assert.equal(at(75, 15), 255);
+    assert.equal(at(99, 0), 255);
+    const right = Array.from({ length: 25 }, (_, i) => at(50 + i, 15));
+    for (let i = 1; i < right.length; i++) assert.ok((right[i] as number) > (right[i - 1] as number));
   });
 
-  test('without feathering the mask is a hard rectangle', () => {
-    const mask = outpaintMask({ width: 20, height: 20, left: 5, top: 5 }, { width: 10, height: 10 }, 0);
+  test('corners take the larger band position; feathering 0 is a hard mask; above 1 counts as 1', () => {
+    const mask = outpaintMask({ width: 20, height: 20, left: 5, top: 5 }, { width: 10, height: 10 }, 1);
+    const at = (x: number, y: number) => mask.data[y * 20 + x] as number;
+    assert.equal(at(4, 4), 26);
+    assert.equal(at(0, 4), 230);
+    assert.equal(at(10, 10), 0);
+    assert.ok(outpaintMask({ width: 20, height: 20, left: 5, top: 5 }, { width: 10, height: 10 }, 3).data.equals(mask.data));
+    const hard = outpaintMask({ width: 20, height: 20, left: 5, top: 5 }, { width: 10, height: 10 }, 0);
     let inside = 0;
     for (let y = 0; y < 20; y++) {
       for (let x = 0; x < 20; x++) {
-        const v = mask.data[y * 20 + x] as number;
+        const v = hard.data[y * 20 + x] as number;
         const isInside = x >= 5 && x < 15 && y >= 5 && y < 15;
         assert.equal(v, isInside ? 0 : 255);
         if (isInside) inside++;

@@ -92,7 +92,7 @@ describe('generativeOutpaint', () => {
     assert.equal(p.method, 'diffusion_inpaint');
     assert.equal(p.model_set, 'sd15-onnx');
     assert.equal(p.working_size, '160x120');
-    assert.equal(p.feather_px, 14);
+    assert.equal(p.feathering, 0.15);
     assert.equal(typeof p.seed, 'number');
   });
 
