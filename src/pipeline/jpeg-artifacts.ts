@@ -2,7 +2,8 @@
 // (from the file's quality when known, else from the pixels themselves), then deblocks, derings and projects
 // back onto the quantisation constraint (see deblock.ts for the methods and their papers).
 import type { RawImage } from './raw-image.js';
-import { fromYCbCr, toYCbCr } from './ycbcr.js';
+import { fromYCbCr, lumaOf, toYCbCr } from './ycbcr.js';
+import { processInStrips, rowsForBudget } from './strips.js';
 import { IJG_CHROMINANCE, IJG_LUMINANCE, ijgTable } from './jpeg-quality.js';
 import {
   bilateralPlane,
@@ -96,8 +97,7 @@ function bestLattice(y: Float32Array, w: number, h: number, table: Float64Array)
  * resized since, or compressed so lightly that the steps drown in 8-bit rounding, about quality 85 and up).
  */
 export function estimateQualityFromPixels(img: RawImage): { quality: number; grid: GridOffset; fit: number } | undefined {
-  const { y } = toYCbCr(img);
-  return qualityFromPlane(y, img.width, img.height);
+  return qualityFromPlane(lumaOf(img), img.width, img.height);
 }
 
 function qualityFromPlane(y: Float32Array, w: number, h: number): { quality: number; grid: GridOffset; fit: number } | undefined {
@@ -129,24 +129,53 @@ function edgeParams(step: number, t: StrengthTuning): EdgeFilterParams {
   return { alpha: t.alpha * step + 1, beta: t.beta * step + 1, tc: t.tc * step, strong: t.strongFilter };
 }
 
+/** How far (rows) the filters reach: deblocking 4, deringing 3, whole 8-row blocks for the projection. */
+const STRIP_HALO = 24;
+
+/** Deblock, dering and project one strip; `grid` is in the strip's coordinates. */
+function filterRegion(
+  img: RawImage,
+  grid: GridOffset,
+  tuning: StrengthTuning,
+  stepLuma: number,
+  stepChroma: number,
+  projection: Float64Array | undefined,
+): RawImage {
+  const w = img.width;
+  const h = img.height;
+  const planes = toYCbCr(img);
+  const decodedY = projection ? Float32Array.from(planes.y) : undefined;
+  deblockPlane(planes.y, w, h, grid, edgeParams(stepLuma, tuning));
+  deblockPlane(planes.cb, w, h, grid, edgeParams(stepChroma, tuning));
+  deblockPlane(planes.cr, w, h, grid, edgeParams(stepChroma, tuning));
+  planes.y = bilateralPlane(planes.y, w, h, 2, 1.2, tuning.rangeLuma * stepLuma);
+  const sc = tuning.radiusChroma === 2 ? 1.2 : 2;
+  planes.cb = bilateralPlane(planes.cb, w, h, tuning.radiusChroma, sc, tuning.rangeChroma * stepChroma);
+  planes.cr = bilateralPlane(planes.cr, w, h, tuning.radiusChroma, sc, tuning.rangeChroma * stepChroma);
+  if (decodedY && projection) projectOnQuantisation(planes.y, decodedY, w, h, grid, projection);
+  return fromYCbCr(planes, img);
+}
+
 /**
  * Removes blocking and ringing from a decoded JPEG. `quality` is the file's (from its quantisation tables) or an
  * earlier pixel estimate (`knownFrom`); without it the quality is estimated from the pixels, else assumed from
- * the strength. Alpha passes through.
+ * the strength. The grid and quality are found on the whole image, the filtering runs in strips of about
+ * `stripPixels` pixels. Alpha passes through.
  */
 export function removeJpegArtifacts(
   img: RawImage,
   strength: ArtifactStrength,
   quality?: number,
   knownFrom: 'file' | 'pixels' = 'file',
+  stripPixels?: number,
 ): { image: RawImage; report: ArtifactReport } {
   const w = img.width;
   const h = img.height;
-  const planes = toYCbCr(img);
+  const y = lumaOf(img);
   let qualitySource: ArtifactReport['qualitySource'] = knownFrom;
   let q = quality;
   if (q === undefined) {
-    const est = qualityFromPlane(planes.y, w, h);
+    const est = qualityFromPlane(y, w, h);
     q = est?.quality;
     qualitySource = est ? 'pixels' : 'assumed';
   }
@@ -155,25 +184,18 @@ export function removeJpegArtifacts(
   const lumaTable = ijgTable(IJG_LUMINANCE, q);
   const chromaTable = ijgTable(IJG_CHROMINANCE, q);
 
-  const match = bestLattice(planes.y, w, h, lumaTable);
+  const match = bestLattice(y, w, h, lumaTable);
   const consistent = match !== undefined && match.fit < CONSISTENT_FIT;
   // Without a lattice match the grid is the strongest boundary phase (or the decoder's own).
-  const grid = consistent ? match.grid : detectGrid(planes.y, w, h);
+  const grid = consistent ? match.grid : detectGrid(y, w, h);
   const stepLuma = lowFrequencyStep(lumaTable);
   const stepChroma = lowFrequencyStep(chromaTable);
+  const projection = consistent ? match.table : undefined;
 
-  const decodedY = consistent ? Float32Array.from(planes.y) : undefined;
-  deblockPlane(planes.y, w, h, grid, edgeParams(stepLuma, tuning));
-  deblockPlane(planes.cb, w, h, grid, edgeParams(stepChroma, tuning));
-  deblockPlane(planes.cr, w, h, grid, edgeParams(stepChroma, tuning));
-  planes.y = bilateralPlane(planes.y, w, h, 2, 1.2, tuning.rangeLuma * stepLuma);
-  const sc = tuning.radiusChroma === 2 ? 1.2 : 2;
-  planes.cb = bilateralPlane(planes.cb, w, h, tuning.radiusChroma, sc, tuning.rangeChroma * stepChroma);
-  planes.cr = bilateralPlane(planes.cr, w, h, tuning.radiusChroma, sc, tuning.rangeChroma * stepChroma);
-  if (decodedY && match) projectOnQuantisation(planes.y, decodedY, w, h, match.grid, match.table);
-
-  return {
-    image: fromYCbCr(planes, img),
-    report: { strength, quality: q, qualitySource, grid, projected: consistent },
-  };
+  const image = processInStrips(
+    img,
+    { rows: rowsForBudget(w, stripPixels), halo: STRIP_HALO, align: { phase: grid.y, period: 8 } },
+    (view, top) => filterRegion(view, { x: grid.x, y: (((grid.y - top) % 8) + 8) % 8 }, tuning, stepLuma, stepChroma, projection),
+  );
+  return { image, report: { strength, quality: q, qualitySource, grid, projected: consistent } };
 }

@@ -10,7 +10,8 @@
 //  3. Mild local contrast: the detail layer above a coarse guided-filter base (He et al.'s detail enhancement)
 //     is amplified a little, crisping edges without halos.
 import type { RawImage } from './raw-image.js';
-import { fromYCbCr, toYCbCr } from './ycbcr.js';
+import { fromYCbCr, lumaOf, toYCbCr } from './ycbcr.js';
+import { processInStrips, rowsForBudget } from './strips.js';
 
 /** Mean over a (2r+1)² window clipped to the image (running sums, O(pixels) whatever r is). */
 export function boxMean(src: Float32Array, w: number, h: number, r: number): Float32Array {
@@ -142,13 +143,15 @@ const BASE_RADIUS = 8;
 const BASE_EPS = (0.06 * 255) ** 2;
 const DETAIL_GAIN = 0.3;
 
-/** Edge-preserving denoise plus mild local contrast on luminance; alpha passes through unchanged. */
-export function polishImage(img: RawImage): { image: RawImage; report: PolishReport } {
+// How far (in rows) a pixel's result depends on its neighbours: the chroma pass reads the filtered luminance
+// (2·2 + 2·4 rows) and the base pass too (2·2 + 2·8); strips read this many rows beyond their interior.
+const STRIP_HALO = 32;
+
+/** Denoise and detail on one strip, given the whole image's eps. */
+function polishRegion(img: RawImage, eps: number): RawImage {
   const w = img.width;
   const h = img.height;
   const planes = toYCbCr(img);
-  const sigma = estimateNoiseSigma(planes.y, w, h);
-  const eps = (EPS_FACTOR * sigma) ** 2 + EPS_FLOOR;
   const y = guidedFilter(planes.y, planes.y, w, h, LUMA_RADIUS, eps);
   planes.cb = guidedFilter(y, planes.cb, w, h, CHROMA_RADIUS, eps);
   planes.cr = guidedFilter(y, planes.cr, w, h, CHROMA_RADIUS, eps);
@@ -158,5 +161,16 @@ export function polishImage(img: RawImage): { image: RawImage; report: PolishRep
     y[i] = v + DETAIL_GAIN * (v - (base[i] as number));
   }
   planes.y = y;
-  return { image: fromYCbCr(planes, img), report: { noiseSigma: sigma, eps } };
+  return fromYCbCr(planes, img);
+}
+
+/**
+ * Edge-preserving denoise plus mild local contrast on luminance; alpha passes through unchanged. The noise is
+ * measured on the whole image, the filtering runs in strips of about `stripPixels` pixels.
+ */
+export function polishImage(img: RawImage, stripPixels?: number): { image: RawImage; report: PolishReport } {
+  const sigma = estimateNoiseSigma(lumaOf(img), img.width, img.height);
+  const eps = (EPS_FACTOR * sigma) ** 2 + EPS_FLOOR;
+  const image = processInStrips(img, { rows: rowsForBudget(img.width, stripPixels), halo: STRIP_HALO }, (view) => polishRegion(view, eps));
+  return { image, report: { noiseSigma: sigma, eps } };
 }

@@ -16,7 +16,8 @@ import type { ModelContext } from './model-context.js';
 import type { RawImage } from './raw-image.js';
 import { removeJpegArtifacts, estimateQualityFromPixels, type ArtifactStrength } from './jpeg-artifacts.js';
 import { guidedFilter, estimateNoiseSigma, polishImage } from './polish.js';
-import { fromYCbCr, toYCbCr } from './ycbcr.js';
+import { fromYCbCr, lumaOf, toYCbCr } from './ycbcr.js';
+import { processInStrips, rowsForBudget } from './strips.js';
 
 export { estimateJpegQuality } from './jpeg-quality.js';
 
@@ -114,6 +115,22 @@ export async function lanczosTo(img: RawImage, size: { width: number; height: nu
   return { data, width: size.width, height: size.height, channels: img.channels };
 }
 
+/** Self-guided filtering of the luminance with radius `r` and `eps`, in strips (halo: the filter reads 2r rows). */
+function filterLuma(img: RawImage, r: number, eps: number, detailGain?: number): RawImage {
+  return processInStrips(img, { rows: rowsForBudget(img.width), halo: 2 * r + 2 }, (view) => {
+    const planes = toYCbCr(view);
+    const filtered = guidedFilter(planes.y, planes.y, view.width, view.height, r, eps);
+    if (detailGain === undefined) {
+      planes.y = filtered;
+    } else {
+      // Detail enhancement: the original plus `detailGain` times what the edge-preserving base left out.
+      const y = planes.y;
+      for (let i = 0; i < y.length; i++) y[i] = (y[i] as number) + detailGain * ((y[i] as number) - (filtered[i] as number));
+    }
+    return fromYCbCr(planes, view);
+  });
+}
+
 /** Removes visible JPEG blocking (detected from the pixels) and sensor/compression noise before super-resolution. */
 function cleanForUpscale(img: RawImage): { image: RawImage; steps: string[] } {
   const steps: string[] = [];
@@ -123,13 +140,11 @@ function cleanForUpscale(img: RawImage): { image: RawImage; steps: string[] } {
     out = removeJpegArtifacts(out, 'moderate', jpeg.quality, 'pixels').image;
     steps.push(`deblock(q${jpeg.quality})`);
   }
-  const planes = toYCbCr(out);
-  const sigma = estimateNoiseSigma(planes.y, out.width, out.height);
+  const sigma = estimateNoiseSigma(lumaOf(out), out.width, out.height);
   // Below ~1.5 grey levels there is nothing worth removing; above, a self-guided filter at 1.5σ takes it off
   // flat areas only.
   if (sigma > 1.5) {
-    planes.y = guidedFilter(planes.y, planes.y, out.width, out.height, 1, (1.5 * sigma) ** 2);
-    out = fromYCbCr(planes, out);
+    out = filterLuma(out, 1, (1.5 * sigma) ** 2);
     steps.push(`denoise(sigma ${sigma.toFixed(1)})`);
   }
   return { image: out, steps };
@@ -137,13 +152,7 @@ function cleanForUpscale(img: RawImage): { image: RawImage; steps: string[] } {
 
 /** Boosts the luminance detail above a coarse guided-filter base by `gain` (crisper without halos). */
 function enhanceDetail(img: RawImage, gain: number): RawImage {
-  const planes = toYCbCr(img);
-  const w = img.width;
-  const h = img.height;
-  const base = guidedFilter(planes.y, planes.y, w, h, 4, (0.05 * 255) ** 2);
-  const y = planes.y;
-  for (let i = 0; i < y.length; i++) y[i] = (y[i] as number) + gain * ((y[i] as number) - (base[i] as number));
-  return fromYCbCr(planes, img);
+  return filterLuma(img, 4, (0.05 * 255) ** 2, gain);
 }
 
 function rgbOf(img: RawImage): RawImage {

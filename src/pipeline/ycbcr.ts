@@ -49,3 +49,13 @@ export function fromYCbCr(p: YCbCrPlanes, alphaFrom?: RawImage): RawImage {
 export function clampByte(v: number): number {
   return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
 }
+
+/** The Y plane alone (same weights as toYCbCr), for measurements that need only luminance. */
+export function lumaOf(img: RawImage): Float32Array {
+  const n = img.width * img.height;
+  const c = img.channels;
+  const d = img.data;
+  const y = new Float32Array(n);
+  for (let i = 0, o = 0; i < n; i++, o += c) y[i] = 0.299 * (d[o] as number) + 0.587 * (d[o + 1] as number) + 0.114 * (d[o + 2] as number);
+  return y;
+}

@@ -20,9 +20,10 @@ import {
   autoStrength,
   UPSCALE_RECIPES,
 } from '../../src/pipeline/restorations.js';
-import { estimateQualityFromPixels } from '../../src/pipeline/jpeg-artifacts.js';
+import { estimateQualityFromPixels, removeJpegArtifacts } from '../../src/pipeline/jpeg-artifacts.js';
+import { stripRanges } from '../../src/pipeline/strips.js';
 import { blockiness, detectGrid } from '../../src/pipeline/deblock.js';
-import { estimateNoiseSigma } from '../../src/pipeline/polish.js';
+import { estimateNoiseSigma, polishImage } from '../../src/pipeline/polish.js';
 import { toYCbCr } from '../../src/pipeline/ycbcr.js';
 import { AtelierError, UnavailableError, ValidationError } from '../../src/errors.js';
 
@@ -374,5 +375,33 @@ describe('upscaleTo', () => {
   it('rejects a non-integer target size', async () => {
     const src = await rawOf(sharp(photo('home.jpg')).resize(20, 15));
     await assert.rejects(upscaleTo(src, { width: 40.5, height: 30 }, 'smart_resize', ctx()), ValidationError);
+  });
+});
+
+describe('strip processing', () => {
+  it('aligns strip boundaries to the block grid and covers every row once', () => {
+    const ranges = stripRanges(1000, { rows: 100, halo: 24, align: { phase: 3, period: 8 } });
+    assert.equal(ranges[0]?.start, 0);
+    assert.equal(ranges[ranges.length - 1]?.end, 1000);
+    for (let i = 1; i < ranges.length; i++) {
+      assert.equal(ranges[i]?.start, ranges[i - 1]?.end);
+      assert.equal((ranges[i]?.start as number) % 8, 3);
+    }
+  });
+
+  it('gives the same pixels as filtering the whole image at once (decompress and polish)', async () => {
+    const { png } = await cleanPhoto('building.jpg');
+    // A crop moves the grid to phase (5, 3), so strips must follow it.
+    const jpg = await sharp(png).jpeg({ quality: 25 }).toBuffer();
+    const img = await rawOf(sharp(jpg).extract({ left: 3, top: 5, width: 500, height: 400 }));
+    for (const strength of ['moderate', 'strong'] as const) {
+      const whole = removeJpegArtifacts(img, strength, 25, 'file', 10_000_000);
+      const strips = removeJpegArtifacts(img, strength, 25, 'file', 500 * 70);
+      assert.ok(whole.report.projected);
+      assert.ok(samePixels(whole.image, strips.image), `${strength}: strips differ from the whole image`);
+    }
+    const whole = polishImage(img, 10_000_000);
+    const strips = polishImage(img, 500 * 70);
+    assert.ok(samePixels(whole.image, strips.image), 'polish: strips differ from the whole image');
   });
 });
