@@ -6,7 +6,9 @@ import sharp from 'sharp';
 import type { ImageOperations } from '../contract/types.js';
 import { models } from '../models/registry.js';
 import { blurBackground, removeBackground } from './background-ai.js';
-import { styleTransfer } from './generative.js';
+import { generativeOutpaint, styleTransfer } from './generative.js';
+import { outpaint, parseFeathering, parseOutpaintBy, type OutpaintPlan } from './outpaint.js';
+import { isAtelierError } from '../errors.js';
 import type { ResizePlan } from './geometry.js';
 import type { ModelContext } from './model-context.js';
 import { blurCarPlates, identityCrop } from './privacy.js';
@@ -30,7 +32,43 @@ export function usesModels(ops: ImageOperations): boolean {
     on(ops.background?.remove) ||
     on(ops.background?.blur) ||
     on(ops.generative?.style_transfer) ||
-    isSmartCrop(ops)
+    isSmartCrop(ops) ||
+    isOutpaint(ops)
+  );
+}
+
+export function isOutpaint(ops: ImageOperations): boolean {
+  const fit = ops.resizing?.fit;
+  return fit === 'outpaint' || (typeof fit === 'object' && fit !== null && fit.type === 'outpaint');
+}
+
+/** Refuses malformed outpaint options from the request alone. */
+export function checkOutpaintOptions(resizing: ImageOperations['resizing']): void {
+  const fit = resizing?.fit;
+  if (typeof fit !== 'object' || fit === null || fit.type !== 'outpaint') return;
+  parseFeathering(fit.feathering);
+  if (fit.outpaint_by !== undefined) parseOutpaintBy(fit.outpaint_by);
+}
+
+/**
+ * Extends the canvas with generated background: the diffusion engine's inpainting when a model set is
+ * installed, else the classical fill (OpenCV Telea inpainting with the mirrored edge). Profiling names the
+ * method that ran. Then scales to the planned output size.
+ */
+export async function outpaintTo(img: RawImage, plan: OutpaintPlan, ctx: ModelContext): Promise<RawImage> {
+  let result: { image: RawImage; method: string };
+  try {
+    result = await generativeOutpaint(img, plan.canvas, plan.feathering, undefined, ctx);
+  } catch (err) {
+    if (!isAtelierError(err) || err.status !== 503) throw err;
+    ctx.profiling.outpaint_generative = `unavailable (${err.code})`;
+    result = await outpaint(img, plan.canvas, plan.feathering, ctx);
+  }
+  ctx.profiling.outpaint_method = result.method;
+  const out = result.image;
+  if (out.width === plan.output.width && out.height === plan.output.height) return out;
+  return toRawImage(
+    fromRawImage(out).resize({ width: plan.output.width, height: plan.output.height, fit: 'fill', kernel: sharp.kernel.lanczos3 }),
   );
 }
 

@@ -36,33 +36,13 @@ import { describeColour, encodeOutput, keepsInputPixels, planOutput, resolveOutp
 import { applyPadding } from './padding.js';
 import { fromRawImage, toRawImage, type RawImage } from './raw-image.js';
 import { applyResize, cropMethod, RESIZE_KERNEL } from './resizing.js';
-import { applyPreResizeModels, modelContext, resizeWithModels, usesModels } from './model-stage.js';
+import { applyPreResizeModels, checkOutpaintOptions, isOutpaint, modelContext, outpaintTo, resizeWithModels, usesModels } from './model-stage.js';
+import { planOutpaint } from './outpaint.js';
 import { estimateJpegQuality } from './jpeg-quality.js';
 
 /** Describes the input from its header alone (format, upright size); decodes no pixels. */
 export async function inspectInput(input: Buffer, limits: PipelineLimits): Promise<ImageObject> {
   return (await probeInput(input, limits)).object;
-}
-
-function notAvailable(operation: string): AtelierError {
-  return new AtelierError(
-    501,
-    'runtime_settings',
-    'operation_not_available',
-    `The operation '${operation}' is not available yet in this Atelier build.`,
-    { operation },
-  );
-}
-
-/**
- * Operations that need models or work not in this build. Requesting one is an error, never a silent skip;
- * `false`/`null`/absent values mean "off" and are fine.
- */
-export function assertOperationsAvailable(ops: ImageOperations): void {
-  const fit = ops.resizing?.fit;
-  if (fit === 'outpaint' || (typeof fit === 'object' && fit !== null && fit.type === 'outpaint')) {
-    throw notAvailable('resizing.fit.outpaint');
-  }
 }
 
 function abortIfNeeded(signal: AbortSignal | undefined): void {
@@ -101,12 +81,12 @@ export function checkEditRequest(
   ops: ImageOperations,
   output: ImageOutputOptions,
 ): { out: ReturnType<typeof resolveOutput>; colour?: BackgroundColour; padding?: ParsedPadding } {
-  assertOperationsAvailable(ops);
   const out = resolveOutput(output);
   const colour =
     ops.background?.color !== undefined && ops.background.color !== null ? parseBackgroundColour(ops.background.color) : undefined;
   const padding = ops.padding !== undefined && ops.padding !== null ? parsePadding(ops.padding) : undefined;
   parseResizing(ops.resizing);
+  if (isOutpaint(ops)) checkOutpaintOptions(ops.resizing);
   return { out, colour, padding };
 }
 
@@ -137,7 +117,8 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
   const out = planOutput(requested, colourToKeep(probe.colour, colour));
 
   const src = { width: probe.width, height: probe.height };
-  const resizePlan = planResize(src, ops.resizing, limits);
+  // Outpainting is planned by the model stage, from the size the earlier model operations leave.
+  const resizePlan = isOutpaint(ops) ? null : planResize(src, ops.resizing, limits);
   const sized = resizePlan?.output ?? src;
   // Without resizing the output is the input's size, which may still exceed what the server produces.
   if (!resizePlan) checkOutputSize(sized, limits, 'operations.resizing');
@@ -219,10 +200,14 @@ export async function runEdit(job: EditJob): Promise<EditResult> {
       raw = await applyPreResizeModels(raw, ops, ctx, { jpegQuality, styleReference });
       abortIfNeeded(signal);
       const modelled = { width: raw.width, height: raw.height };
-      const plan = planResize(modelled, ops.resizing, limits);
-      if (!plan) checkOutputSize(modelled, limits, 'operations.resizing');
       t = performance.now();
-      if (plan) raw = await resizeWithModels(raw, plan, ops, ctx);
+      if (isOutpaint(ops)) {
+        raw = await outpaintTo(raw, planOutpaint(modelled, ops.resizing, limits), ctx);
+      } else {
+        const plan = planResize(modelled, ops.resizing, limits);
+        if (!plan) checkOutputSize(modelled, limits, 'operations.resizing');
+        if (plan) raw = await resizeWithModels(raw, plan, ops, ctx);
+      }
       profiling.resize_ms = since(t);
       padPlan = padding ? planPadding({ width: raw.width, height: raw.height }, padding) : null;
     } else {

@@ -248,16 +248,6 @@ describe('errors keep the contract shape', () => {
     }
   });
 
-  test('operations that need models are refused, not skipped', async () => {
-    const res = await api.json('/v1/image/edit', {
-      input: `${origin.url}/photo.jpg`,
-      operations: { background: { remove: true } },
-    });
-    assert.equal(res.status, 501);
-    shape(res.body);
-    assert.match(res.body.error_message, /background\.remove/);
-  });
-
   test('storage destinations and inputs answer a clear 422 until storages exist', async () => {
     let res = await api.json('/v1/image/edit', { input: 'storage://bucket/a.jpg', operations: {} });
     assert.equal(res.status, 422);

@@ -164,4 +164,25 @@ describe('model-based operations', () => {
     assert.equal(out.width, 548);
     assert.ok(out.height < 342 && out.height > 100, `cropped below the mouth: ${out.height}`);
   });
+
+  test('outpaint extends the canvas to the requested size, keeps the original pixels and names the method', async () => {
+    const res = await api.json('/v1/image/edit', {
+      input: `${origin.url}/small.jpg`,
+      operations: { resizing: { width: 192, height: 90, fit: { type: 'outpaint', feathering: '20%' } } },
+      output: { format: 'png' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual([res.body.data.output.width, res.body.data.output.height], [192, 90]);
+    assert.equal(res.body.data.profiling.outpaint_method, 'opencv-telea', JSON.stringify(res.body.data.profiling));
+    const out = await sharp(await download(res.body.data.output.tmp_url)).raw().toBuffer({ resolveWithObject: true });
+    const src = await sharp(await download(`${origin.url}/small.jpg`)).raw().toBuffer({ resolveWithObject: true });
+    // The 96-px-wide input sits in the middle (48 px added on each side): its pixels come through unchanged.
+    let diff = 0;
+    for (let y = 0; y < 90; y++) {
+      for (let x = 0; x < 96; x++) {
+        for (let c = 0; c < 3; c++) diff += Math.abs(out.data[(y * 192 + x + 48) * out.info.channels + c]! - src.data[(y * 96 + x) * 3 + c]!);
+      }
+    }
+    assert.ok(diff / (90 * 96 * 3) < 1, `original pixels kept: mean difference ${diff / (90 * 96 * 3)}`);
+  });
 });
