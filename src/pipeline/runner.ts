@@ -15,7 +15,6 @@
 // encode; the single pass keeps the input's own values (CMYK inks, wide-gamut RGB) when no fill colour is
 // painted into them, and otherwise converts the same way.
 import type { ImageObject, ImageOperations, ImageOutputOptions } from '../contract/types.js';
-import { AtelierError } from '../errors.js';
 import { applyAdjustments, hasAdjustments } from './adjustments.js';
 import {
   applyFill,
