@@ -53,7 +53,8 @@ export interface DiffusionResult {
   scheduler: SchedulerName;
   /** Denoising steps actually run per image (for img2img: round(steps * strength)). */
   steps: number;
-  /** Milliseconds per stage: encode_prompt, encode_image, denoise, decode, total. */
+  /** Milliseconds per stage (encode_prompt, encode_image, denoise, decode, total) and inside onnxruntime per
+   *  component (model_text, model_unet, model_vae); total minus the model_* times is the pipeline's own work. */
   timings: Record<string, number>;
 }
 

@@ -147,7 +147,15 @@ function checkParams(p: DiffusionParams): void {
   if (work.width * work.height > MAX_WORK_PIXELS) bad('width', `at most ${MAX_WORK_PIXELS} pixels per image`);
 }
 
+/** Milliseconds spent inside onnxruntime per component (the rest of a run is the pipeline's own work). */
+export interface ModelTimes {
+  text: number;
+  unet: number;
+  vae: number;
+}
+
 interface Job {
+  model: ModelTimes;
   p: DiffusionParams;
   work: { width: number; height: number };
   scheduler: Scheduler;
@@ -235,7 +243,7 @@ export class DiffusionPipeline implements DiffusionEngine {
   // ---- text ----
 
   /** Text embeddings [n, 77, D] for the prompts, in order. */
-  async encodeText(prompts: string[]): Promise<{ data: Float32Array; hidden: number }> {
+  async encodeText(prompts: string[], acc?: ModelTimes): Promise<{ data: Float32Array; hidden: number }> {
     const te = this.c.textEncoder;
     const idsSpec = te.inputs.find((s) => s.name === 'input_ids') ?? te.inputs[0];
     if (!idsSpec) throw new Error(`${this.modelSet}: text encoder without inputs`);
@@ -252,7 +260,9 @@ export class DiffusionPipeline implements DiffusionEngine {
         // Some exports also take an attention mask; CLIP in SD attends to every position (causal mask only).
         if (s.name !== idsSpec.name) feeds[s.name] = intTensor(s, new Int32Array(per * L).fill(1), [per, L]);
       }
+      const t0 = performance.now();
       const out = pickOutput(await te.run(feeds), te, 'last_hidden_state');
+      if (acc) acc.text += performance.now() - t0;
       const data = readFloats(out);
       const hidden = out.dims[2] as number;
       this.hiddenSize = hidden;
@@ -271,7 +281,7 @@ export class DiffusionPipeline implements DiffusionEngine {
   // ---- VAE ----
 
   /** Scaled latents [4, h/8, w/8] of one image given as a planar [-1, 1] tensor. */
-  async encodeImage(tensor: Float32Array, width: number, height: number): Promise<Float32Array> {
+  async encodeImage(tensor: Float32Array, width: number, height: number, acc?: ModelTimes): Promise<Float32Array> {
     const enc = this.c.vaeEncoder;
     if (!enc) {
       throw new UnavailableError('model_incomplete', `The model set '${this.modelSet}' has no vae_encoder; image-to-image and inpainting need it.`, {
@@ -279,7 +289,9 @@ export class DiffusionPipeline implements DiffusionEngine {
       });
     }
     const inSpec = enc.inputs[0] as TensorSpec;
+    const t0 = performance.now();
     const out = pickOutput(await enc.run({ [inSpec.name]: floatTensor(inSpec, tensor, [1, 3, height, width]) }), enc, 'latent_sample');
+    if (acc) acc.vae += performance.now() - t0;
     const data = readFloats(out);
     const [, channels = 4, lh = height / 8, lw = width / 8] = out.dims as number[];
     // latent_parameters (optimum) carry mean then log-variance: take the mean, which keeps img2img deterministic.
@@ -291,11 +303,13 @@ export class DiffusionPipeline implements DiffusionEngine {
   }
 
   /** Decodes scaled latents [4, h, w] to interleaved RGB at 8× the size. */
-  async decodeLatents(latents: Float32Array, lw: number, lh: number): Promise<{ rgb: Buffer; width: number; height: number }> {
+  async decodeLatents(latents: Float32Array, lw: number, lh: number, acc?: ModelTimes): Promise<{ rgb: Buffer; width: number; height: number }> {
     const dec = this.c.vaeDecoder;
     const inSpec = dec.inputs[0] as TensorSpec;
     const scaled = latents.map((v) => v / this.scalingFactor);
+    const t0 = performance.now();
     const out = pickOutput(await dec.run({ [inSpec.name]: floatTensor(inSpec, scaled, [1, 4, lh, lw]) }), dec, 'sample');
+    if (acc) acc.vae += performance.now() - t0;
     const [, , height, width] = out.dims as number[];
     return { rgb: tensorToRgb(readFloats(out), width as number, height as number), width: width as number, height: height as number };
   }
@@ -315,6 +329,7 @@ export class DiffusionPipeline implements DiffusionEngine {
     timestep: number,
     hidden: Float32Array,
     cond: Float32Array | undefined,
+    acc?: ModelTimes,
   ): Promise<Float32Array> {
     const unet = this.c.unet;
     const sampleSpec = unet.input('sample') as TensorSpec;
@@ -346,7 +361,10 @@ export class DiffusionPipeline implements DiffusionEngine {
         [hSpec.name]: floatTensor(hSpec, pick(hidden, rowHidden), [per, rowHidden / (this.hiddenSize as number), this.hiddenSize as number]),
       };
       if (condSpec && cond) feeds[condSpec.name] = floatTensor(condSpec, pick(cond, cond.length / rows), [per, cond.length / rows]);
-      const result = readFloats(pickOutput(await unet.run(feeds), unet, 'out_sample'));
+      const t0 = performance.now();
+      const raw = await unet.run(feeds);
+      if (acc) acc.unet += performance.now() - t0;
+      const result = readFloats(pickOutput(raw, unet, 'out_sample'));
       out.set(result.subarray(0, n * rowOut), r0 * rowOut);
     }
     return out;
@@ -374,7 +392,7 @@ export class DiffusionPipeline implements DiffusionEngine {
     const job = this.job(p);
     const t0 = performance.now();
     const { width, height } = job.work;
-    job.initLatents = await this.encodeImage(rgbToTensor(await resizeRgb(p.init, width, height), width, height), width, height);
+    job.initLatents = await this.encodeImage(rgbToTensor(await resizeRgb(p.init, width, height), width, height), width, height, job.model);
     job.timings.encode_image = performance.now() - t0;
     job.start = img2imgStart(p.steps, p.strength);
     return this.run(job, signal);
@@ -391,9 +409,9 @@ export class DiffusionPipeline implements DiffusionEngine {
     const pixels = await maskToPixels(p.mask, width, height);
     job.mask = maskToLatent(pixels, width, height);
     job.conditioned = this.inChannels === 9;
-    if (job.conditioned) job.maskedLatents = await this.encodeImage(maskImageTensor(image, pixels), width, height);
+    if (job.conditioned) job.maskedLatents = await this.encodeImage(maskImageTensor(image, pixels), width, height, job.model);
     // The blending UNet always needs the original's latents; the conditioned one only when it starts from them.
-    if (!job.conditioned || strength < 1) job.initLatents = await this.encodeImage(image, width, height);
+    if (!job.conditioned || strength < 1) job.initLatents = await this.encodeImage(image, width, height, job.model);
     job.timings.encode_image = performance.now() - t0;
     job.start = img2imgStart(p.steps, strength);
     return this.run(job, signal);
@@ -407,7 +425,7 @@ export class DiffusionPipeline implements DiffusionEngine {
     } catch (err) {
       throw new ValidationError(`${name} scheduler: ${(err as Error).message}`, { field: 'steps' });
     }
-    return { p, work: workingSize(p.width, p.height), scheduler, start: 0, conditioned: false, timings: {} };
+    return { model: { text: 0, unet: 0, vae: 0 }, p, work: workingSize(p.width, p.height), scheduler, start: 0, conditioned: false, timings: {} };
   }
 
   private async run(job: Job, signal?: AbortSignal): Promise<DiffusionResult> {
@@ -426,7 +444,7 @@ export class DiffusionPipeline implements DiffusionEngine {
 
     abortIfNeeded(signal);
     let t0 = performance.now();
-    const text = await this.encodeText(guided ? [p.negativePrompt ?? '', p.prompt] : [p.prompt]);
+    const text = await this.encodeText(guided ? [p.negativePrompt ?? '', p.prompt] : [p.prompt], job.model);
     const rowHidden = text.data.length / (guided ? 2 : 1);
     job.timings.encode_prompt = performance.now() - t0;
     const cond = this.timestepCondDim ? guidanceEmbedding(p.guidanceScale, this.timestepCondDim) : undefined;
@@ -485,7 +503,7 @@ export class DiffusionPipeline implements DiffusionEngine {
           }
         }
         const timestep = scheduler.timesteps[i] as number;
-        const raw = await this.runUnet(input, n * rowsPerImage, channels, lh, lw, timestep, hidden, condRows);
+        const raw = await this.runUnet(input, n * rowsPerImage, channels, lh, lw, timestep, hidden, condRows, job.model);
         const noisePred = guided ? applyGuidance(raw, n * latentSize, p.guidanceScale) : raw;
         latents = scheduler.step(noisePred, i, latents, rngs) as Float32Array<ArrayBuffer>;
         if (job.mask && !job.conditioned) {
@@ -503,7 +521,7 @@ export class DiffusionPipeline implements DiffusionEngine {
       t0 = performance.now();
       for (let k = 0; k < n; k++) {
         abortIfNeeded(signal);
-        const decoded = await this.decodeLatents(latents.subarray(k * latentSize, (k + 1) * latentSize), lw, lh);
+        const decoded = await this.decodeLatents(latents.subarray(k * latentSize, (k + 1) * latentSize), lw, lh, job.model);
         const rgb = await resizeOutput(decoded.rgb, decoded.width, decoded.height, p.width, p.height);
         images.push({ data: rgb, width: p.width, height: p.height, channels: 3 });
       }
@@ -513,6 +531,9 @@ export class DiffusionPipeline implements DiffusionEngine {
     job.timings.denoise = denoiseMs;
     job.timings.decode = decodeMs;
     job.timings.total = performance.now() - tStart + (job.timings.encode_image ?? 0);
+    job.timings.model_text = job.model.text;
+    job.timings.model_unet = job.model.unet;
+    job.timings.model_vae = job.model.vae;
     return {
       images,
       seeds,

@@ -2,7 +2,10 @@
 // the pipeline needs each input's declared element type and shape: exports differ (int32 or int64 token ids,
 // float16 or float32 tensors, a timestep of shape [], [1] or [batch], a fixed or free batch dimension), and
 // reading the session's metadata is how the same code drives all of them.
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ort, deviceChoice } from '../models/runtime/onnx.js';
 import { createMutex } from '../models/mutex.js';
 import { UnavailableError } from '../errors.js';
@@ -32,12 +35,38 @@ function specs(meta: readonly ort.InferenceSession.ValueMetadata[], names: reado
   });
 }
 
-function cudaAvailable(): boolean {
+/** Set once CUDA failed to start in `auto` mode: later sessions go straight to the CPU. */
+let cudaFailed = false;
+
+/** Whether onnxruntime-node's CUDA provider library was installed (its install script fetches it on demand). */
+function cudaLibraryPresent(): boolean {
   try {
-    return ort.listSupportedBackends().some((b) => b.name === 'cuda');
+    const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const bin = join(pkg, 'bin');
+    const stack = [bin];
+    while (stack.length > 0) {
+      const dir = stack.pop() as string;
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) stack.push(join(dir, e.name));
+        else if (/onnxruntime_providers_cuda\.(so|dll)/.test(e.name)) return true;
+      }
+    }
+  } catch {
+    // No package directory to look in: let onnxruntime itself decide.
+    return true;
+  }
+  return false;
+}
+
+function cudaAvailable(choice: 'cuda' | 'auto'): boolean {
+  if (cudaFailed) return false;
+  try {
+    if (!ort.listSupportedBackends().some((b) => b.name === 'cuda')) return false;
   } catch {
     return false;
   }
+  // `cuda` always tries (its error names what is missing); `auto` skips a provider that is not installed.
+  return choice === 'cuda' || cudaLibraryPresent();
 }
 
 function options(providers: string[]): ort.InferenceSession.SessionOptions {
@@ -59,11 +88,13 @@ export async function openSession(path: string): Promise<ComponentSession> {
   const choice = deviceChoice();
   let session: ort.InferenceSession | undefined;
   let device: 'cpu' | 'cuda' = 'cpu';
-  if (choice !== 'cpu' && cudaAvailable()) {
+  if (choice !== 'cpu' && cudaAvailable(choice)) {
     try {
-      session = await ort.InferenceSession.create(path, options(['cuda', 'cpu']));
+      // In auto mode a missing CUDA runtime is expected, not an error worth onnxruntime's log line.
+      session = await ort.InferenceSession.create(path, { ...options(['cuda', 'cpu']), ...(choice === 'auto' ? { logSeverityLevel: 4 as const } : {}) });
       device = 'cuda';
     } catch (err) {
+      cudaFailed = choice === 'auto';
       if (choice === 'cuda') {
         throw new UnavailableError('device_unavailable', `ATELIER_DEVICE=cuda but the CUDA execution provider failed to start: ${(err as Error).message}`);
       }
