@@ -462,7 +462,7 @@ export class DiffusionPipeline implements DiffusionEngine {
       // Each image's first draw is its starting noise, so an image depends on its seed alone.
       const noise = new Float32Array(n * latentSize);
       rngs.forEach((rng, k) => rng.fillNormal(noise.subarray(k * latentSize, (k + 1) * latentSize)));
-      let latents = new Float32Array(n * latentSize);
+      let latents: Float32Array = new Float32Array(n * latentSize);
       for (let k = 0; k < n; k++) {
         const own = noise.subarray(k * latentSize, (k + 1) * latentSize);
         let start: Float32Array;
@@ -505,7 +505,7 @@ export class DiffusionPipeline implements DiffusionEngine {
         const timestep = scheduler.timesteps[i] as number;
         const raw = await this.runUnet(input, n * rowsPerImage, channels, lh, lw, timestep, hidden, condRows, job.model);
         const noisePred = guided ? applyGuidance(raw, n * latentSize, p.guidanceScale) : raw;
-        latents = scheduler.step(noisePred, i, latents, rngs) as Float32Array<ArrayBuffer>;
+        latents = scheduler.step(noisePred, i, latents, rngs);
         if (job.mask && !job.conditioned) {
           // Outside the mask the latents follow the original, noised to the level the next step expects.
           for (let k = 0; k < n; k++) {
