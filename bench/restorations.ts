@@ -1,6 +1,8 @@
 // Seconds and peak RSS of the restorations: upscale (ESRGAN medium, the default recipe) of a 256² and a 1 MP
 // image by 2× and 4×, and decompress / polish of a 1 MP JPEG. Each case runs in a fresh process so its peak RSS
-// is its own; the model is loaded before the clock starts (its load time is printed separately).
+// is its own; the model is loaded before the clock starts (its load time is printed separately). Wall and CPU
+// seconds are both printed, with the load average: inference is single-threaded, so on a shared machine the CPU
+// seconds are the better estimate of the time on an idle one.
 //
 //   node --import tsx bench/restorations.ts                # every case
 //   node --import tsx bench/restorations.ts upscale:256:2  # one case
@@ -47,13 +49,17 @@ async function runCase(name: string): Promise<Record<string, unknown>> {
     throw new Error(`unknown case ${name}`);
   }
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   const out = await work();
   const seconds = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   return {
     case: name,
     input: `${input.width}x${input.height}`,
     output: `${out.width}x${out.height}`,
     seconds: Math.round(seconds * 100) / 100,
+    // CPU time of the process: on a busy machine, closer to what the work costs than the wall clock.
+    cpu_s: Math.round((cpu.user + cpu.system) / 1e4) / 100,
     model_load_s: Math.round(loadMs / 10) / 100,
     peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
     profiling: ctx.profiling,
@@ -77,6 +83,6 @@ if (only && process.env.BENCH_CHILD === '1') {
       continue;
     }
     const r = JSON.parse(child.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
-    console.log(`${String(r.case).padEnd(24)} ${String(r.input).padEnd(10)} → ${String(r.output).padEnd(10)} ${String(r.seconds).padStart(8)} s  peak RSS ${r.peak_rss_mb} MB  (model load ${r.model_load_s} s) load avg ${loadavg()[0]?.toFixed(2)}`);
+    console.log(`${String(r.case).padEnd(24)} ${String(r.input).padEnd(10)} → ${String(r.output).padEnd(10)} ${String(r.seconds).padStart(8)} s (CPU ${r.cpu_s} s)  peak RSS ${r.peak_rss_mb} MB  (model load ${r.model_load_s} s) load avg ${loadavg()[0]?.toFixed(2)}`);
   }
 }

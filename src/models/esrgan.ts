@@ -72,15 +72,25 @@ async function loadEsrgan(files: ModelFiles, size: EsrganSize, scale: EsrganScal
     full.dispose();
     throw new Error(`unexpected ESRGAN graph ending in ${names.slice(-3).join(', ')}`);
   }
-  const srConfig = sr.getConfig() as { activation?: string; kernel_size?: number[]; kernelSize?: number[] };
+  const srConfig = sr.getConfig() as { activation?: string; padding?: string };
   const upConfig = full.layers[upIndex]!.getConfig() as { size?: number[]; interpolation?: string };
-  if ((srConfig.activation ?? 'linear') !== 'linear' || (upConfig.interpolation ?? 'nearest') !== 'nearest' || upConfig.size?.[0] !== scale) {
+  const [kernel, bias] = sr.getWeights() as [TF.Tensor4D, TF.Tensor1D];
+  // The tail strips carry a one-row halo, which is exactly right for a 3×3 'same' convolution only.
+  const tailOk =
+    (srConfig.activation ?? 'linear') === 'linear' &&
+    srConfig.padding === 'same' &&
+    (upConfig.interpolation ?? 'nearest') === 'nearest' &&
+    upConfig.size?.[0] === scale &&
+    upConfig.size?.[1] === scale &&
+    kernel.shape[0] === 3 &&
+    kernel.shape[1] === 3 &&
+    kernel.shape[3] === 3;
+  if (!tailOk) {
     full.dispose();
-    throw new Error('unexpected ESRGAN tail (expected nearest upsampling and a linear 3×3 convolution)');
+    throw new Error('unexpected ESRGAN tail (expected nearest upsampling and a linear 3×3 convolution to RGB)');
   }
   const before = full.layers[upIndex - 1]!;
   const body = tf.model({ inputs: full.inputs, outputs: before.output as TF.SymbolicTensor });
-  const [kernel, bias] = sr.getWeights() as [TF.Tensor4D, TF.Tensor1D];
   return { size, scale, body, kernel, bias, features: kernel.shape[2], full };
 }
 

@@ -58,8 +58,7 @@ export function upscaleRecipe(type: UpscaleRequest): UpscaleRecipe {
   if (typeof type === 'string') {
     // Plain `photo` is the current photo network, version 2.
     if (type === 'photo') return UPSCALE_RECIPES.photo_v2;
-    const recipe = (UPSCALE_RECIPES as Record<string, UpscaleRecipe>)[type];
-    if (recipe) return recipe;
+    if (type === 'smart_enhance' || type === 'smart_resize' || type === 'faces' || type === 'digital_art') return UPSCALE_RECIPES[type];
   } else if (type && type.type === 'photo') {
     const recipe = (UPSCALE_RECIPES as Record<string, UpscaleRecipe>)[`photo_v${type.version}`];
     if (recipe) return recipe;

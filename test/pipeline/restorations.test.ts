@@ -288,6 +288,7 @@ describe('upscale type table', () => {
     assert.equal(upscaleRecipe({ type: 'photo', version: '2' }), UPSCALE_RECIPES.photo_v2);
     assert.ok(upscaleRecipe({ type: 'photo', version: '3' }).detailGain > UPSCALE_RECIPES.photo_v2.detailGain);
     assert.throws(() => upscaleRecipe('anime' as 'faces'), ValidationError);
+    assert.throws(() => upscaleRecipe('photo_v1' as 'faces'), ValidationError);
     assert.throws(() => upscaleRecipe({ type: 'photo', version: '4' as '1' }), ValidationError);
   });
 
