@@ -17,6 +17,8 @@ export interface Config {
   workerConcurrency: number;
   /** Back-pressure: tasks allowed to wait (ACCEPTED); submissions past it get 429 `queue_full`. */
   maxQueuedTasks: number;
+  /** Most images one batch (`POST /v1/image/edit/batch`) may hold. */
+  maxBatchItems: number;
   /** How long an `Idempotency-Key` answer is replayed, in seconds. */
   idempotencyTtlSeconds: number;
   /** Concurrent synchronous edits; more wait in line (bounded by `syncQueueLimit`). */
@@ -63,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerConcurrency: int(env, 'ATELIER_WORKERS', cores, 1),
     maxQueuedTasks: int(env, 'ATELIER_MAX_QUEUED_TASKS', 10_000, 1),
+    maxBatchItems: int(env, 'ATELIER_MAX_BATCH_ITEMS', 1000, 1),
     idempotencyTtlSeconds: int(env, 'ATELIER_IDEMPOTENCY_TTL_SECONDS', 24 * 3600, 1),
     syncConcurrency: int(env, 'ATELIER_SYNC_CONCURRENCY', cores * 2, 1),
     syncQueueLimit: int(env, 'ATELIER_SYNC_QUEUE', 256, 0),

@@ -14,6 +14,7 @@ import { asyncRoutes } from '../api/async.js';
 import { aiEditRoutes } from '../api/ai-edit.js';
 import { generateRoutes } from '../api/generate.js';
 import { sceneRoutes } from '../api/scene.js';
+import { batchRoutes } from '../api/batch.js';
 import { installQueueFullRetryAfter } from '../api/tasks.js';
 import { editRoutes } from '../api/edit.js';
 import { fileRoutes } from '../api/files.js';
@@ -63,6 +64,7 @@ export async function buildApp(services: AppServices, opts: { logger?: Logger } 
   await app.register(async (scope) => generateRoutes(scope, services));
   await app.register(async (scope) => aiEditRoutes(scope, services));
   await app.register(async (scope) => sceneRoutes(scope, services));
+  await app.register(async (scope) => batchRoutes(scope, services));
   await app.register(async (scope) => fileRoutes(scope, services));
   await app.register(async (scope) => storageRoutes(scope, services));
   await app.register(async (scope) => systemRoutes(scope, services));

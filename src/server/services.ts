@@ -26,6 +26,7 @@ import type { AiEditRequest } from '../contract/generative-schemas.js';
 import { AI_EDIT_TASK, AiEditService, aiEditTaskView, normaliseAiEditOutput } from '../services/ai-edit.js';
 import { GenerateService, generateSettingsFromEnv } from '../services/generate.js';
 import { GenerativeOutput } from '../services/generative-output.js';
+import { BATCH_TASK, BatchService } from '../services/batch.js';
 import { deriveSecretKey, guardedTransport, createUrlCheck, webhookConfigFromEnv, Webhooks } from '../webhooks/index.js';
 
 export interface AppServices {
@@ -42,6 +43,8 @@ export interface AppServices {
   /** Storages (/v1/storage/...) and storage:// resolution for inputs and outputs. */
   storages: StorageService;
   edit: EditService;
+  /** Batch edits: planning, per-item progress and credits, the batch answer. */
+  batches: BatchService;
   queue: TaskQueue;
   /** Recorded answers for `Idempotency-Key`. */
   idempotency: SqliteIdempotencyStore;
@@ -91,9 +94,21 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
   });
   const edit = new EditService({ fetcher, tmp, storages, limits: config.limits, publicUrl: config.publicUrl });
   const billing = new Billing(keys);
-  const queue = new TaskQueue({
+  const batches: BatchService = new BatchService({
+    db,
+    edit,
+    storages,
+    billing,
+    limits: config.limits,
+    publicUrl: config.publicUrl,
+    maxItems: config.maxBatchItems,
+    workerConcurrency: config.workerConcurrency,
+    activeTasks: (): number => queue.activeCount,
+    logger,
+  });
+  const queue: TaskQueue = new TaskQueue({
     store: new SqliteTaskStore(db),
-    handlers: { [EDIT_TASK]: editTaskHandler(edit), [AI_EDIT_TASK]: aiEdit.handler() },
+    handlers: { [EDIT_TASK]: editTaskHandler(edit), [AI_EDIT_TASK]: aiEdit.handler(), [BATCH_TASK]: batches.handler() },
     concurrency: config.workerConcurrency,
     maxQueued: config.maxQueuedTasks,
     logger,
@@ -116,6 +131,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
       billing.refund(task.owner, costOfAiEdit(normaliseAiEditOutput((task.request as AiEditRequest).output).count));
     }
   });
+  webhooks.registerTaskView(BATCH_TASK, (task) => ({ data: batches.view(task) }));
   queue.on('settled', (task) => void webhooks.taskSettled(task));
   // Credits were reserved at submission; a task that produced nothing (ERROR, CANCELLED) gives them back.
   queue.on('settled', (task) => {
@@ -123,6 +139,8 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
       billing.refund(task.owner, costOfEdit((task.request as EditRequest).operations));
     }
   });
+  // Batch images are paid one by one as they are made; a batch's end gives back what unfinished items held.
+  queue.on('settled', (task) => batches.settled(task));
   return {
     config,
     db,
@@ -135,6 +153,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     tmp,
     storages,
     edit,
+    batches,
     queue,
     idempotency,
     webhooks,
