@@ -294,7 +294,7 @@ test('200 images: every output exists with its size and its own pixels, in reaso
 });
 
 describe('refusals, ownership and credits', () => {
-  test('invalid batches are refused at submission with 422, and nothing is queued', async () => {
+  test('invalid batches are refused at submission with 422', async () => {
     const cases: [unknown, number, string][] = [
       [{ input: Array.from({ length: MAX_ITEMS + 1 }, (_, i) => `${origin.url}/p${i}.jpg`), operations: {} }, 422, 'too_many_batch_items'],
       [{ input: { source: `${origin.url}/folder/` }, operations: {} }, 422, 'unsupported_batch_source'],
@@ -313,6 +313,20 @@ describe('refusals, ownership and credits', () => {
       (await api.json('/v1/image/edit/batch', cases[0]![0])).body.error_message,
       new RegExp(`${MAX_ITEMS + 1} images; a batch takes at most ${MAX_ITEMS}`),
     );
+  });
+
+  test('Idempotency-Key: a retried submission returns the first batch instead of a second one', async () => {
+    const body = { input: [`${origin.url}/fruits.jpg`], operations: { resizing: { width: 24 } } };
+    const headers = { 'idempotency-key': `batch-${Date.now()}` };
+    const first = await api.json('/v1/image/edit/batch', body, { headers });
+    const again = await api.json('/v1/image/edit/batch', body, { headers });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.data.id, first.body.data.id);
+    const other = await api.json('/v1/image/edit/batch', { ...body, operations: {} }, { headers });
+    assert.equal(other.status, 409);
+    await waitBatch(api, first.body.data.id);
   });
 
   test('another key\'s batch, an edit task and unknown ids answer 404', async () => {
