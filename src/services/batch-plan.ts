@@ -76,13 +76,13 @@ const IMAGE_EXTENSIONS = new Set([
 ]);
 
 /**
- * Whether a listed file is taken into a folder batch: an image extension, and not a hidden file (`.DS_Store`,
- * `._photo.jpg` resource forks). Folders in practice hold side files (manifests, thumbnails databases); failing
- * the batch item by item for each would drown the real errors.
+ * Whether a listed file is taken into a folder batch: an image extension, and nothing hidden on its way (no
+ * `.DS_Store`, `._photo.jpg` resource forks, `.thumbnails/` caches). Folders in practice hold side files
+ * (manifests, thumbnail databases); failing the batch item by item for each would drown the real errors.
  */
-export function isBatchImageName(name: string): boolean {
-  if (name.startsWith('.')) return false;
-  return IMAGE_EXTENSIONS.has(extname(name).slice(1).toLowerCase());
+export function isBatchImage(found: FoundInput): boolean {
+  if (found.name.startsWith('.') || found.folders.some((f) => f.startsWith('.'))) return false;
+  return IMAGE_EXTENSIONS.has(extname(found.name).slice(1).toLowerCase());
 }
 
 /**

@@ -27,7 +27,7 @@ import {
   checkItemCount,
   foundFromAddress,
   foundFromListing,
-  isBatchImageName,
+  isBatchImage,
   outputExtension,
   planItems,
   type BatchEditRequest,
@@ -242,7 +242,7 @@ export class BatchService {
       const listed = await this.deps.storages.listFolder(owner, source.uri, { recursive: source.recursive, signal, field });
       found = listed
         .map((object) => foundFromListing(object.uri, object.relative))
-        .filter((f) => isBatchImageName(f.name));
+        .filter(isBatchImage);
       if (found.length === 0) {
         throw new StorageError(
           'batch_folder_empty',

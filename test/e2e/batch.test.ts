@@ -106,6 +106,7 @@ describe('batch over a local storage folder', () => {
     await put('studio/shop/a.png', png);
     await put('studio/shop/notes.txt', Buffer.from('not an image: skipped'));
     await put('studio/shop/.DS_Store', Buffer.from('skipped'));
+    await put('studio/shop/.thumbnails/a.jpg', fruits); // a hidden folder: skipped
     await put('studio/shop/sub/c.jpg', baboon);
     await put('studio/shop/sub/deeper/d.webp', webp);
   });
@@ -253,6 +254,44 @@ describe('batch over URLs', () => {
     assert.equal(new Set(urls).size, 2);
     for (const url of urls) assert.equal((await fetch(url)).status, 200);
   });
+});
+
+test('images run in parallel up to ATELIER_WORKERS, and an async edit submitted meanwhile is not held back', async () => {
+  // Every image of this batch takes 600 ms to download; the origin counts downloads in flight.
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const body = photo('home.jpg');
+  for (let i = 0; i < 12; i++) {
+    origin.route(`/slow/${i}.jpg`, (_req, res) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => {
+        inFlight -= 1;
+        res.writeHead(200, { 'content-type': 'image/jpeg' }).end(body);
+      }, 600);
+    });
+  }
+  const id = await submit(api, {
+    input: Array.from({ length: 12 }, (_, i) => `${origin.url}/slow/${i}.jpg`),
+    operations: { resizing: { width: 40 } },
+  });
+  await waitBatch(api, id, { until: () => inFlight > 0 });
+  const edit = await api.json('/v1/image/edit/async', { input: `${origin.url}/fruits.jpg`, operations: { resizing: { width: 30 } } });
+  assert.equal(edit.status, 200);
+  const deadline = Date.now() + 10_000;
+  let editData: any;
+  for (;;) {
+    editData = (await api.json(`/v1/image/edit/async/${edit.body.data.id}`)).body.data;
+    if (editData.status === 'DONE' || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(editData.status, 'DONE');
+  const batchMeanwhile = (await api.json(`/v1/image/edit/batch/${id}`)).body.data;
+  assert.equal(batchMeanwhile.status, 'PROCESSING', 'the edit finished while the batch was still running');
+  const done = await waitBatch(api, id);
+  assert.equal(done.status, 'DONE');
+  assert.equal(done.results.length, 12);
+  assert.equal(maxInFlight, 4, 'four images (ATELIER_WORKERS) at once, never more');
 });
 
 test('200 images: every output exists with its size and its own pixels, in reasonable time', async () => {

@@ -7,7 +7,7 @@ import {
   checkItemCount,
   foundFromAddress,
   foundFromListing,
-  isBatchImageName,
+  isBatchImage,
   outputExtension,
   planItems,
   subFolder,
@@ -59,12 +59,13 @@ describe('found inputs', () => {
     assert.deepEqual(foundFromListing('storage://disk/in/c.jpg', 'c.jpg').folders, []);
   });
 
-  test('only image files are taken from folders, hidden files never', () => {
-    for (const name of ['a.jpg', 'B.JPEG', 'c.png', 'd.webp', 'e.tif', 'f.tiff', 'g.bmp', 'h.gif', 'i.avif', 'j.heic']) {
-      assert.equal(isBatchImageName(name), true, name);
+  test('only image files are taken from folders, hidden files and folders never', () => {
+    const file = (relative: string) => foundFromListing(`storage://disk/in/${relative}`, relative);
+    for (const name of ['a.jpg', 'B.JPEG', 'c.png', 'd.webp', 'e.tif', 'f.tiff', 'g.bmp', 'h.gif', 'i.avif', 'j.heic', 'sub/k.jpg']) {
+      assert.equal(isBatchImage(file(name)), true, name);
     }
-    for (const name of ['notes.txt', 'README', '.DS_Store', '._a.jpg', '.hidden.png', 'manifest.json', 'jpg']) {
-      assert.equal(isBatchImageName(name), false, name);
+    for (const name of ['notes.txt', 'README', '.DS_Store', '._a.jpg', '.hidden.png', 'manifest.json', 'jpg', '.thumbnails/a.jpg', 'sub/.cache/b.png']) {
+      assert.equal(isBatchImage(file(name)), false, name);
     }
   });
 });
