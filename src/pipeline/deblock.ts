@@ -267,7 +267,7 @@ export function transposeTable(table: ArrayLike<number>): Float64Array {
 
 /**
  * How well the decoded plane's block DCT coefficients sit on the quantisation lattice of `table`: the mean
- * distance, in steps, of each clearly non-zero coefficient from the nearest multiple of its step. About 0.25 for
+ * distance, in steps, of each clearly non-zero AC coefficient from the nearest multiple of its step. About 0.25 for
  * an image that was never quantised on this grid with these steps, near 0 for a decoded JPEG. NaN when too few
  * coefficients are informative (flat or tiny image). Samples at most ~4000 blocks.
  */
@@ -346,7 +346,9 @@ export function latticeFitOfSamples(samples: Float64Array, table: ArrayLike<numb
   let sum = 0;
   let count = 0;
   for (let base = 0; base < samples.length; base += 64) {
-    for (let k = 0; k < 64; k++) {
+    // AC only: a flat block of whole grey levels has a DC of 8 × (level − 128), a multiple of every step that
+    // divides 8, so synthetic flat-colour images would look like JPEGs if the DC counted.
+    for (let k = 1; k < 64; k++) {
       const q = table[k] as number;
       if (q < 4) continue;
       const t = (samples[base + k] as number) / q;

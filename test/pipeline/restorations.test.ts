@@ -97,9 +97,22 @@ describe('estimateQualityFromPixels', () => {
     }
   });
 
-  it('finds nothing in a never-compressed image', async () => {
+  it('finds nothing in a never-compressed image, photographic or flat synthetic greys', async () => {
     const { raw } = await cleanPhoto('building.jpg');
     assert.equal(estimateQualityFromPixels(raw), undefined);
+    // Flat grey patches on the 8×8 grid: every block's DC is a multiple of 8, which must not read as a JPEG.
+    const w = 256;
+    const h = 192;
+    const data = Buffer.alloc(w * h * 3);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const grey = ((x >> 5) * 37 + (y >> 5) * 91) % 256;
+        data.set([grey, grey, grey], (y * w + x) * 3);
+      }
+    }
+    const flat: RawImage = { data, width: w, height: h, channels: 3 };
+    assert.equal(estimateQualityFromPixels(flat), undefined);
+    assert.ok(samePixels(await decompress(flat, 'auto', ctx()), flat));
   });
 });
 
