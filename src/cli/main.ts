@@ -8,6 +8,7 @@ import { openDatabase } from '../db/sqlite.js';
 import { KeyStore, SCOPES, isScope, type Scope } from '../accounts/keys.js';
 import { registerWebhookCommands } from './webhooks.js';
 import { registerModelSetCommands } from '../generative/models-cli.js';
+import { registerModelCommands } from './models.js';
 
 function openKeys(): { keys: KeyStore; close: () => void } {
   const config = loadConfig();
@@ -95,6 +96,7 @@ export function buildCli(): Command {
     });
   registerWebhookCommands(program);
   // Last: adds `pull` to a `models` command registered before it (creating `models list` when none is).
+  registerModelCommands(program);
   registerModelSetCommands(program);
   return program;
 }
