@@ -8,7 +8,7 @@ import { openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ort, loadOnnx, type OnnxModel } from './runtime/onnx.js';
-import { child, fields, rewriteNested, text, type Field } from './runtime/onnx-proto.js';
+import { child, fields, float16ToFloat32Model, rewriteNested, text, type Field } from './runtime/onnx-proto.js';
 import { models, type ModelRegistry, type ModelSpec, type ModelFiles } from './registry.js';
 import type { RawImage } from '../pipeline/raw-image.js';
 
@@ -188,9 +188,10 @@ export interface IsnetModel {
 }
 
 /**
- * ATELIER_ISNET_SIZE: the side ISNet runs at (a multiple of 128 from 256 to 1024). 768 by default: on a
- * 2-core CPU it costs ~56% of the 1024 run's time and ~60% of its activation memory, while the full-resolution
- * edge refinement afterwards recovers the detail (measurements in docs/models.md).
+ * ATELIER_ISNET_SIZE: the side ISNet runs at (a multiple of 128 from 256 to 1024). 1024 by default, the size
+ * it was trained at: on synthetic composites with known alpha, 768 and 896 lose 5-15 points of IoU (the
+ * network is resolution-sensitive, the refinement cannot recover that), while 768 runs in ~55% of the time.
+ * Measurements in docs/models.md.
  */
 export function isnetInputSize(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.ATELIER_ISNET_SIZE;
@@ -202,11 +203,12 @@ export function isnetInputSize(env: NodeJS.ProcessEnv = process.env): number {
   return n;
 }
 
-export const DEFAULT_INPUT_SIZE = 768;
+export const DEFAULT_INPUT_SIZE = ISNET_SIZE;
 
 async function loadIsnet(files: ModelFiles, key: string): Promise<IsnetModel> {
   const size = isnetInputSize();
-  const bytes = isnetGraphForSize(assembleChunks(files.root, key), size);
+  // Single precision on CPU: faster and lighter than letting onnxruntime cast fp16 activations per operator.
+  const bytes = float16ToFloat32Model(isnetGraphForSize(assembleChunks(files.root, key), size));
   const onnx = await loadOnnx(bytes);
   if (onnx.inputNames[0] !== 'input' || onnx.outputNames[0] !== 'output') {
     await onnx.release();

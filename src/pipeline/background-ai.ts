@@ -36,6 +36,11 @@ import type { RawImage } from './raw-image.js';
 
 /** Working resolution for the matte logic (long side). ISNet itself sees at most 1024². */
 export const WORK_SIDE = 1024;
+/**
+ * Resolution of the guided filter's coefficients (long side). They vary slowly, so computing them at 512 and
+ * applying them at full resolution matched or beat 1024 on the synthetic composites, at a quarter of the cost.
+ */
+export const GUIDE_SIDE = 512;
 /** Alpha above this counts as the object for `clipping` (≈ 10/255: faint haze around the edge is ignored). */
 export const CLIP_THRESHOLD = 0.04;
 /** Detector score below which a box is not trusted. */
@@ -67,9 +72,9 @@ interface CategoryTuning {
  * the network reads as background) cleaned. cars: as general, plus the vehicle rules in `applyVehicles`.
  */
 const TUNING: Record<BackgroundCategory, CategoryTuning> = {
-  general: { eps: 1e-3, lo: 0.06, hi: 0.94, speckle: 0 },
-  cars: { eps: 1e-3, lo: 0.06, hi: 0.94, speckle: 0.01 },
-  products: { eps: 2e-4, lo: 0.25, hi: 0.75, speckle: 0.01 },
+  general: { eps: 1e-4, lo: 0.06, hi: 0.94, speckle: 0 },
+  cars: { eps: 1e-4, lo: 0.06, hi: 0.94, speckle: 0.01 },
+  products: { eps: 1e-4, lo: 0.25, hi: 0.75, speckle: 0.01 },
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -139,8 +144,8 @@ export function parseBlurOptions(opts: BackgroundBlurOptions | true, field = 'op
 // ---------------------------------------------------------------------------------------------------------
 // Pixels in and out
 
-function workSize(width: number, height: number): { width: number; height: number } {
-  const scale = Math.min(1, WORK_SIDE / Math.max(width, height));
+function workSize(width: number, height: number, side = WORK_SIDE): { width: number; height: number } {
+  const scale = Math.min(1, side / Math.max(width, height));
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
@@ -213,7 +218,6 @@ interface Timings {
 
 interface WorkMatte {
   mask: Plane;
-  guide: [Plane, Plane, Plane];
   /** Full-resolution pixels per working pixel. */
   scaleX: number;
   scaleY: number;
@@ -383,10 +387,8 @@ export async function subjectMatte(img: RawImage, request: MatteRequest, ctx: Mo
   const { mask, model } = await networkMatte(img, ws.width, ws.height, ctx, t);
   ctx.signal?.throwIfAborted();
   let start = now();
-  const guide = await rgbPlanes(img, ws.width, ws.height);
   const work: WorkMatte = {
     mask,
-    guide,
     scaleX: img.width / ws.width,
     scaleY: img.height / ws.height,
     notes: { model, category: request.category },
@@ -398,8 +400,10 @@ export async function subjectMatte(img: RawImage, request: MatteRequest, ctx: Mo
   ctx.signal?.throwIfAborted();
 
   start = now();
-  const r = Math.max(2, Math.round(Math.max(ws.width, ws.height) / 256));
-  const coeffs = guidedCoefficients(guide, work.mask, r, tuning.eps);
+  const gs = workSize(img.width, img.height, GUIDE_SIDE);
+  const guide = await rgbPlanes(img, gs.width, gs.height);
+  const r = Math.max(2, Math.round(Math.max(gs.width, gs.height) / 256));
+  const coeffs = guidedCoefficients(guide, resize(work.mask, gs.width, gs.height), r, tuning.eps);
   const alpha = applyGuided(img, coeffs, tuning);
   t.refine_ms = now() - start;
   return { alpha, notes: { ...work.notes, guided_radius: r, guided_eps: tuning.eps }, timings: t };
@@ -433,7 +437,7 @@ function foregroundPlanes(img: RawImage, alpha: Plane): [Plane, Plane, Plane] {
   const side = Math.max(img.width, img.height);
   const large = Math.max(3, Math.round(side * 0.025));
   const small = Math.max(1, Math.round(side * 0.002));
-  return [0, 1, 2].map((c) => blurFusionForeground(channelPlane(img, c), alpha, large, small)) as [Plane, Plane, Plane];
+  return blurFusionForeground([0, 1, 2].map((c) => channelPlane(img, c)), alpha, large, small) as [Plane, Plane, Plane];
 }
 
 function record(ctx: ModelContext, key: string, value: Record<string, unknown>): void {

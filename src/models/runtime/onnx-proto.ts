@@ -105,3 +105,108 @@ export function rewriteNested(b: Uint8Array, target: number, keep: (f: Field) =>
   }
   return out;
 }
+
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function varintField(field: number, value: number): Uint8Array {
+  return concatBytes([encodeVarint(field * 8), encodeVarint(value)]);
+}
+
+export function bytesField(field: number, payload: Uint8Array): Uint8Array {
+  return concatBytes([encodeVarint(field * 8 + 2), encodeVarint(payload.length), payload]);
+}
+
+/**
+ * Re-encodes the message in b[start, end): `fn` returns replacement bytes for a field (its whole encoding),
+ * null to drop it, or undefined to keep it as it is.
+ */
+export function mapFields(b: Uint8Array, start: number, end: number, fn: (f: Field) => Uint8Array | null | undefined): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const f of fields(b, start, end)) {
+    const r = fn(f);
+    if (r === undefined) parts.push(b.subarray(f.start, f.end));
+    else if (r !== null) parts.push(r);
+  }
+  return concatBytes(parts);
+}
+
+const HALF_TO_FLOAT: Float32Array = (() => {
+  const lut = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) lut[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) lut[h] = frac ? NaN : sign * Infinity;
+    else lut[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return lut;
+})();
+
+const FLOAT = 1;
+const FLOAT16 = 10;
+
+/** TensorProto (data_type 2, raw_data 9) with FLOAT16 raw data → FLOAT; other tensors unchanged (undefined). */
+function tensorToFloat32(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
+  const tf = fields(b, start, end);
+  if (tf.find((f) => f.field === 2)?.varint !== FLOAT16) return undefined;
+  if (tf.some((f) => f.field === 4 || f.field === 13)) throw new Error('FLOAT16 tensors stored outside raw_data are not supported');
+  return mapFields(b, start, end, (f) => {
+    if (f.field === 2) return varintField(2, FLOAT);
+    if (f.field !== 9) return undefined;
+    const n = (f.end - f.valueStart) / 2;
+    const out = new Float32Array(n);
+    const view = new DataView(b.buffer, b.byteOffset + f.valueStart, f.end - f.valueStart);
+    for (let i = 0; i < n; i++) out[i] = HALF_TO_FLOAT[view.getUint16(i * 2, true)] as number;
+    return bytesField(9, new Uint8Array(out.buffer));
+  });
+}
+
+/**
+ * Converts a graph stored in half precision to single precision: FLOAT16 initializers and Constant values
+ * become FLOAT, Casts to FLOAT16 become Casts to FLOAT (no-ops onnxruntime drops), recorded intermediate
+ * shapes (value_info, which carry the old element types) are dropped. On CPUs without half-precision
+ * kernels onnxruntime otherwise wraps every operator in casts of the activations, which costs time and memory.
+ */
+export function float16ToFloat32Model(model: Uint8Array): Uint8Array {
+  const node = (f: Field): Uint8Array => {
+    const nf = fields(model, f.valueStart, f.end);
+    const opField = nf.find((x) => x.field === 4);
+    const op = opField ? text(model, opField) : '';
+    const payload = mapFields(model, f.valueStart, f.end, (a) => {
+      if (a.field !== 5) return undefined;
+      const attr = mapFields(model, a.valueStart, a.end, (x) => {
+        if (op === 'Cast' && x.field === 3 && x.varint === FLOAT16) return varintField(3, FLOAT);
+        if (x.field === 5) {
+          const t = tensorToFloat32(model, x.valueStart, x.end);
+          return t ? bytesField(5, t) : undefined;
+        }
+        return undefined;
+      });
+      return bytesField(5, attr);
+    });
+    return bytesField(1, payload);
+  };
+  return mapFields(model, 0, model.length, (f) => {
+    if (f.field !== 7) return undefined;
+    const graph = mapFields(model, f.valueStart, f.end, (g) => {
+      if (g.field === 13) return null;
+      if (g.field === 1) return node(g);
+      if (g.field === 5) {
+        const t = tensorToFloat32(model, g.valueStart, g.end);
+        return t ? bytesField(5, t) : undefined;
+      }
+      return undefined;
+    });
+    return bytesField(7, graph);
+  });
+}
