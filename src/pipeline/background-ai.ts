@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import type { BackgroundBlurOptions, BackgroundCategory, BackgroundRemovalOptions } from '../contract/types.js';
 import { ImageError, ValidationError } from '../errors.js';
 import { predictMatte } from '../models/isnet.js';
-import { COCO_CLASSES, detectObjects, VEHICLE_CLASSES, type CocoClass, type Detection } from '../models/coco-detector.js';
+import { COCO_LABELS, detectObjects, VEHICLE_LABELS } from '../models/vehicles.js';
 import {
   blurFusionForeground,
   boundsAbove,
@@ -29,7 +29,7 @@ import {
   boxMean,
   type Plane,
 } from './matte.js';
-import { classesForText, understoodWords } from './object-words.js';
+import { classesForText, understoodWords, type CocoClass } from './object-words.js';
 import { DECODE_LUT, encode8 } from './tone.js';
 import type { ModelContext } from './model-context.js';
 import type { RawImage } from './raw-image.js';
@@ -96,7 +96,7 @@ function parseSelective(value: unknown, field: string): MatteRequest['keep'] {
   const classes = classesForText(text);
   if (!classes) {
     throw new ValidationError(
-      `'${text}' is not an object Atelier can find. It understands the COCO objects (${COCO_CLASSES.join(', ')}) and synonyms such as people, man, woman, child, vehicle, automobile, puppy, sofa, phone.`,
+      `'${text}' is not an object Atelier can find. It understands the COCO objects (${COCO_LABELS.join(', ')}) and synonyms such as people, man, woman, child, vehicle, automobile, puppy, sofa, phone.`,
       { field: f, understood: understoodWords() },
     );
   }
@@ -287,7 +287,7 @@ function softMembership(mask: Uint8Array, width: number, height: number, r: numb
 async function applySelective(img: RawImage, work: WorkMatte, request: MatteRequest, ctx: ModelContext, t: Timings): Promise<void> {
   const keep = request.keep as NonNullable<MatteRequest['keep']>;
   const start = now();
-  const found = (await detectObjects(ctx.models, img, { minScore: MIN_SCORE })).filter((d) => keep.classes.includes(d.label));
+  const found = (await detectObjects(img, ctx, { minScore: MIN_SCORE })).filter((d) => (keep.classes as readonly string[]).includes(d.label));
   t.detection_ms = (t.detection_ms ?? 0) + (now() - start);
   if (found.length === 0) {
     throw new ImageError('object_not_found', `No ${keep.text} was found in the image (looked for: ${keep.classes.join(', ')}).`, {
@@ -299,10 +299,10 @@ async function applySelective(img: RawImage, work: WorkMatte, request: MatteRequ
   // Every instance that scores at least half the best one: "the dog" keeps both dogs of a pair, not a shadow.
   const best = Math.max(...found.map((d) => d.score));
   const targets = found.filter((d) => d.score >= best / 2);
-  for (const d of targets) await ensureObjectMatte(img, work, d, ctx, t);
+  for (const d of targets) await ensureObjectMatte(img, work, d.box, ctx, t);
 
   const { width: W, height: H } = work.mask;
-  const boxes = targets.map((d) => expandBox(scaleBox(d, 1 / work.scaleX, 1 / work.scaleY), 0.05, W, H));
+  const boxes = targets.map((d) => expandBox(scaleBox(d.box, 1 / work.scaleX, 1 / work.scaleY), 0.05, W, H));
   const inBoxes = new Uint8Array(W * H);
   for (const b of boxes) for (let y = b.top; y < b.top + b.height; y++) inBoxes.fill(1, y * W + b.left, y * W + b.left + b.width);
   const bin = binary(work.mask);
@@ -327,13 +327,13 @@ async function applySelective(img: RawImage, work: WorkMatte, request: MatteRequ
 /** cars: every vehicle is kept whole: the matte is completed in its box and holes (windows) are filled. */
 async function applyVehicles(img: RawImage, work: WorkMatte, ctx: ModelContext, t: Timings): Promise<void> {
   const start = now();
-  const vehicles = (await detectObjects(ctx.models, img, { minScore: MIN_SCORE })).filter((d) => VEHICLE_CLASSES.includes(d.label));
+  const vehicles = (await detectObjects(img, ctx, { minScore: MIN_SCORE })).filter((d) => VEHICLE_LABELS.includes(d.label));
   t.detection_ms = (t.detection_ms ?? 0) + (now() - start);
   work.notes.vehicles = vehicles.length;
   const { width: W, height: H } = work.mask;
   for (const v of vehicles) {
-    await ensureObjectMatte(img, work, v, ctx, t);
-    const b = expandBox(scaleBox(v, 1 / work.scaleX, 1 / work.scaleY), 0.02, W, H);
+    await ensureObjectMatte(img, work, v.box, ctx, t);
+    const b = expandBox(scaleBox(v.box, 1 / work.scaleX, 1 / work.scaleY), 0.02, W, H);
     const holes = holesWithin(binary(work.mask), W, H, { left: b.left, top: b.top, right: b.left + b.width, bottom: b.top + b.height });
     for (let i = 0; i < holes.length; i++) if (holes[i]) work.mask.data[i] = 1;
   }
@@ -723,4 +723,3 @@ function resizeRaw(img: RawImage, width: number, height: number): RawImage {
   return { data: out, width, height, channels: 3 };
 }
 
-export type { Detection };

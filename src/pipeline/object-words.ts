@@ -2,7 +2,9 @@
 // names, common synonyms and plurals are understood. In a phrase, a known word directly followed by another
 // known word is read as an adjective ("orange car" → car), and otherwise the first known noun wins, as the
 // subject of the phrase ("a man with a dog" → person).
-import { COCO_CLASSES, type CocoClass } from '../models/coco-detector.js';
+import { COCO_LABELS } from '../models/vehicles.js';
+
+export type CocoClass = (typeof COCO_LABELS)[number];
 
 const SYNONYMS: Record<string, CocoClass[]> = {
   // people
@@ -52,7 +54,7 @@ const SYNONYMS: Record<string, CocoClass[]> = {
   'parking meter': ['parking meter'],
 };
 
-for (const c of COCO_CLASSES) SYNONYMS[c] ??= [c];
+for (const c of COCO_LABELS) SYNONYMS[c] ??= [c];
 
 const IRREGULAR: Record<string, string> = { knives: 'knife', mice: 'mouse', geese: 'goose', teeth: 'tooth', buses: 'bus', glasses: 'glass', benches: 'bench', couches: 'couch', boxes: 'box', sandwiches: 'sandwich', watches: 'watch', ponies: 'pony', puppies: 'puppy', babies: 'baby', ladies: 'lady' };
 
