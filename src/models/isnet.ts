@@ -234,8 +234,10 @@ export function isnetModelId(env: NodeJS.ProcessEnv = process.env): string {
  * stretched back), normalised as the weights were trained: (v - 128) / 256 per channel.
  */
 export async function isnetInput(img: RawImage, out: Float32Array, size: number): Promise<void> {
+  // A transparent input is shown to the network as it looks, over white (as a cut-out product shot does):
+  // its hidden colours are arbitrary, and sharp would blacken them when resizing with premultiplied alpha.
   const { data } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
-    .removeAlpha()
+    .flatten({ background: '#ffffff' })
     .resize(size, size, { fit: 'fill', kernel: 'lanczos3' })
     .raw()
     .toBuffer({ resolveWithObject: true });

@@ -283,12 +283,18 @@ function softMembership(mask: Uint8Array, width: number, height: number, r: numb
   return boxMean(plane(width, height, f), r).data;
 }
 
-/** Keeps only the detected objects: components of the matte that lie mostly in their boxes, within the boxes. */
+/**
+ * Keeps only the detected objects of the asked classes. Each connected component of the matte is given to the
+ * tightest detected box (any class) holding most of it, so an object inside a larger one's box (a ball at a
+ * player's feet) is told apart from it; components owned by the asked objects are kept, within their boxes.
+ */
 async function applySelective(img: RawImage, work: WorkMatte, request: MatteRequest, ctx: ModelContext, t: Timings): Promise<void> {
   const keep = request.keep as NonNullable<MatteRequest['keep']>;
   const start = now();
-  const found = (await detectObjects(img, ctx, { minScore: MIN_SCORE })).filter((d) => (keep.classes as readonly string[]).includes(d.label));
+  const all = await detectObjects(img, ctx, { minScore: MIN_SCORE });
   t.detection_ms = (t.detection_ms ?? 0) + (now() - start);
+  const isTarget = (label: string) => (keep.classes as readonly string[]).includes(label);
+  const found = all.filter((d) => isTarget(d.label));
   if (found.length === 0) {
     throw new ImageError('object_not_found', `No ${keep.text} was found in the image (looked for: ${keep.classes.join(', ')}).`, {
       field: `${request.field}.selective.object_to_keep`,
@@ -296,31 +302,60 @@ async function applySelective(img: RawImage, work: WorkMatte, request: MatteRequ
       classes: keep.classes,
     });
   }
-  // Every instance that scores at least half the best one: "the dog" keeps both dogs of a pair, not a shadow.
-  const best = Math.max(...found.map((d) => d.score));
-  const targets = found.filter((d) => d.score >= best / 2);
-  for (const d of targets) await ensureObjectMatte(img, work, d.box, ctx, t);
+  // Instances scoring close to the best one: "the dog" keeps both dogs of a pair, not a blurry passer-by.
+  const best = found.reduce((a, b) => (b.score > a.score ? b : a));
+  const targets = found.filter((d) => d.score >= best.score * 0.7);
+  // At most one extra network run: for the best instance, when the whole-image matte missed it.
+  await ensureObjectMatte(img, work, best.box, ctx, t);
 
   const { width: W, height: H } = work.mask;
-  const boxes = targets.map((d) => expandBox(scaleBox(d.box, 1 / work.scaleX, 1 / work.scaleY), 0.05, W, H));
-  const inBoxes = new Uint8Array(W * H);
-  for (const b of boxes) for (let y = b.top; y < b.top + b.height; y++) inBoxes.fill(1, y * W + b.left, y * W + b.left + b.width);
-  const bin = binary(work.mask);
-  const { labels, sizes } = connectedComponents(bin, W, H);
-  const inside = new Int32Array(sizes.length);
-  for (let i = 0; i < labels.length; i++) if (labels[i] && inBoxes[i]) inside[labels[i] as number] = (inside[labels[i] as number] as number) + 1;
-  const boxArea = Math.min(...boxes.map((b) => b.width * b.height));
-  const kept = new Uint8Array(sizes.length);
-  for (let l = 1; l < sizes.length; l++) {
+  const toWork = (b: Box) => expandBox(scaleBox(b, 1 / work.scaleX, 1 / work.scaleY), 0.05, W, H);
+  const owners = all.map((d) => ({ box: toWork(d.box), target: targets.includes(d) }));
+  const targetBoxes = owners.filter((o) => o.target).map((o) => o.box);
+  const inTargets = new Uint8Array(W * H);
+  for (const b of targetBoxes) for (let y = b.top; y < b.top + b.height; y++) inTargets.fill(1, y * W + b.left, y * W + b.left + b.width);
+
+  const { labels, sizes } = connectedComponents(binary(work.mask), W, H);
+  const count = sizes.length;
+  // Pixels of each component inside each detection box, and inside the union of target boxes.
+  const inside = owners.map(() => new Int32Array(count));
+  const inTarget = new Int32Array(count);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = y * W + x;
+      const l = labels[i] as number;
+      if (!l) continue;
+      if (inTargets[i]) inTarget[l] = (inTarget[l] as number) + 1;
+      owners.forEach((o, k) => {
+        const b = o.box;
+        if (x >= b.left && x < b.left + b.width && y >= b.top && y < b.top + b.height) {
+          const arr = inside[k] as Int32Array;
+          arr[l] = (arr[l] as number) + 1;
+        }
+      });
+    }
+  }
+  const smallestTarget = Math.min(...targetBoxes.map((b) => b.width * b.height));
+  const kept = new Uint8Array(count);
+  for (let l = 1; l < count; l++) {
     const n = sizes[l] as number;
-    const k = inside[l] as number;
-    // Mostly inside a box, or a large part of one (a person whose arm leaves the box).
-    if (k >= 0.5 * n || k >= 0.1 * boxArea) kept[l] = 1;
+    let owner = -1;
+    let ownerArea = Infinity;
+    owners.forEach((o, k) => {
+      const area = o.box.width * o.box.height;
+      if (((inside[k] as Int32Array)[l] as number) >= 0.5 * n && area < ownerArea) {
+        owner = k;
+        ownerArea = area;
+      }
+    });
+    if (owner >= 0) kept[l] = owners[owner]?.target ? 1 : 0;
+    // Held by no box (a limb reaching out of its box): kept when a large part of it overlaps a target.
+    else kept[l] = (inTarget[l] as number) >= 0.1 * smallestTarget ? 1 : 0;
   }
   const keptMask = new Uint8Array(W * H);
-  for (let i = 0; i < labels.length; i++) if (kept[labels[i] as number] && inBoxes[i]) keptMask[i] = 1;
+  for (let i = 0; i < labels.length; i++) if (kept[labels[i] as number] && inTargets[i]) keptMask[i] = 1;
   const soft = softMembership(keptMask, W, H, Math.max(2, Math.round(Math.max(W, H) / 256)));
-  for (let i = 0; i < soft.length; i++) work.mask.data[i] = (work.mask.data[i] as number) * (soft[i] as number) * (inBoxes[i] as number);
+  for (let i = 0; i < soft.length; i++) work.mask.data[i] = (work.mask.data[i] as number) * (soft[i] as number) * (inTargets[i] as number);
   work.notes.selective = { object_to_keep: keep.text, classes: keep.classes, instances: targets.length };
 }
 
@@ -331,8 +366,10 @@ async function applyVehicles(img: RawImage, work: WorkMatte, ctx: ModelContext, 
   t.detection_ms = (t.detection_ms ?? 0) + (now() - start);
   work.notes.vehicles = vehicles.length;
   const { width: W, height: H } = work.mask;
+  // At most one extra network run, for the largest vehicle when the whole-image matte missed it.
+  const largest = vehicles.reduce<(typeof vehicles)[number] | undefined>((a, b) => (!a || b.box.width * b.box.height > a.box.width * a.box.height ? b : a), undefined);
+  if (largest) await ensureObjectMatte(img, work, largest.box, ctx, t);
   for (const v of vehicles) {
-    await ensureObjectMatte(img, work, v.box, ctx, t);
     const b = expandBox(scaleBox(v.box, 1 / work.scaleX, 1 / work.scaleY), 0.02, W, H);
     const holes = holesWithin(binary(work.mask), W, H, { left: b.left, top: b.top, right: b.left + b.width, bottom: b.top + b.height });
     for (let i = 0; i < holes.length; i++) if (holes[i]) work.mask.data[i] = 1;
