@@ -3,7 +3,6 @@
 // model is loaded.
 import type { Command } from 'commander';
 import { ModelRegistry, type ModelStatus } from '../models/registry.js';
-import { registerCocoDetector } from '../models/coco-detector.js';
 import { registerEsrganModels } from '../models/esrgan.js';
 import { registerFaceModels } from '../models/faces.js';
 import { registerIsnet } from '../models/isnet.js';
@@ -14,7 +13,7 @@ import { capabilityTable, listModelSets, modelSetLines } from '../generative/mod
 
 export function packagedModels(): ModelStatus[] {
   const registry = new ModelRegistry();
-  for (const register of [registerIsnet, registerEsrganModels, registerFaceModels, registerTextDetector, registerCocoDetector, registerObjectDetector]) {
+  for (const register of [registerIsnet, registerEsrganModels, registerFaceModels, registerTextDetector, registerObjectDetector]) {
     register(registry);
   }
   return registry.status();
