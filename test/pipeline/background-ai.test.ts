@@ -209,6 +209,33 @@ test('selective keeps the named object only: the player or the ball; unknown wor
   });
 });
 
+test('categories: products has harder edges than general; cars fills the vehicle silhouette', async () => {
+  const { image, alpha } = await composite(700, 540);
+  const soft = (out: RawImage) => {
+    let n = 0;
+    for (let i = 3; i < out.data.length; i += 4) if ((out.data[i] as number) > 25 && (out.data[i] as number) < 230) n++;
+    return n;
+  };
+  const general = await removeBackground(image, true, ctx());
+  const products = await removeBackground(image, { category: 'products' }, ctx());
+  assert.ok(soft(products) < soft(general), `semi-transparent pixels: products ${soft(products)}, general ${soft(general)}`);
+  assert.ok(iou((i) => (products.data[i * 4 + 3] as number) / 255, alpha) >= 0.97);
+
+  // A close-up of a car's rear: the general matte leaves the lights and the glass partly transparent; cars
+  // makes the detected vehicle's silhouette solid, so it only ever adds opacity inside the car.
+  const car = await photo('licenseplate_motion');
+  const c = ctx();
+  const asCar = await removeBackground(car, { category: 'cars' }, c);
+  const plain = await removeBackground(car, true, ctx());
+  assert.ok(((c.profiling.background_remove as Record<string, unknown>).vehicles as number) >= 1);
+  const mean = (o: RawImage) => {
+    let s = 0;
+    for (let i = 3; i < o.data.length; i += 4) s += o.data[i] as number;
+    return s / (o.width * o.height);
+  };
+  assert.ok(mean(asCar) > mean(plain), `mean alpha cars ${mean(asCar)}, general ${mean(plain)}`);
+});
+
 test('object words map to detector classes with synonyms and plurals', () => {
   assert.deepEqual(classesForText('Person'), ['person']);
   assert.deepEqual(classesForText('two women'), ['person']);
