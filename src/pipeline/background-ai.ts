@@ -27,6 +27,8 @@ import {
   plane,
   resize,
   boxMean,
+  sampleAt,
+  RowSampler,
   type Plane,
 } from './matte.js';
 import { classesForText, understoodWords, type CocoClass } from './object-words.js';
@@ -452,29 +454,67 @@ export async function subjectMatte(img: RawImage, request: MatteRequest, ctx: Mo
  */
 function applyGuided(img: RawImage, coeffs: [Plane, Plane, Plane, Plane], tuning: CategoryTuning): Plane {
   const { width: W, height: H } = img;
-  const [aR, aG, aB, b] = coeffs.map((c) => (c.width === W && c.height === H ? c : resize(c, W, H))) as [Plane, Plane, Plane, Plane];
+  const samplers = coeffs.map((c) => new RowSampler(c, W, H));
+  const rows = coeffs.map(() => new Float32Array(W));
+  const [aR, aG, aB, b] = rows as [Float32Array, Float32Array, Float32Array, Float32Array];
   const out = plane(W, H);
   const ch = img.channels;
   const d = img.data;
-  for (let i = 0, p = 0; i < W * H; i++, p += ch) {
-    const q =
-      (aR.data[i] as number) * ((d[p] as number) / 255) +
-      (aG.data[i] as number) * ((d[p + 1] as number) / 255) +
-      (aB.data[i] as number) * ((d[p + 2] as number) / 255) +
-      (b.data[i] as number);
-    let a = contrastCurve(q, tuning.lo, tuning.hi);
-    if (ch === 4) a *= (d[p + 3] as number) / 255;
-    out.data[i] = a;
+  for (let y = 0; y < H; y++) {
+    samplers.forEach((s, k) => s.row(y, rows[k] as Float32Array));
+    for (let x = 0, i = y * W, p = i * ch; x < W; x++, i++, p += ch) {
+      const q =
+        (aR[x] as number) * ((d[p] as number) / 255) +
+        (aG[x] as number) * ((d[p + 1] as number) / 255) +
+        (aB[x] as number) * ((d[p + 2] as number) / 255) +
+        (b[x] as number);
+      let a = contrastCurve(q, tuning.lo, tuning.hi);
+      if (ch === 4) a *= (d[p + 3] as number) / 255;
+      out.data[i] = a;
+    }
   }
   return out;
 }
 
-/** Foreground colours (blur-fusion) of all three channels, sRGB 0..1 planes. */
-function foregroundPlanes(img: RawImage, alpha: Plane): [Plane, Plane, Plane] {
-  const side = Math.max(img.width, img.height);
+/** Largest side at which edge colours are estimated; larger images get the correction upsampled. */
+export const FOREGROUND_SIDE = 2048;
+
+/**
+ * Foreground colours (blur-fusion) of all three channels, sRGB 0..1 planes at full resolution. Above
+ * FOREGROUND_SIDE the estimate runs on a reduced copy and only its correction (F − I) is upsampled, and only
+ * onto semi-transparent pixels: opaque pixels are their own foreground, transparent ones are never seen.
+ */
+async function foregroundPlanes(img: RawImage, alpha: Plane): Promise<[Plane, Plane, Plane]> {
+  const { width: W, height: H } = img;
+  const fs = workSize(W, H, FOREGROUND_SIDE);
+  const side = Math.max(fs.width, fs.height);
   const large = Math.max(3, Math.round(side * 0.025));
   const small = Math.max(1, Math.round(side * 0.002));
-  return blurFusionForeground([0, 1, 2].map((c) => channelPlane(img, c)), alpha, large, small) as [Plane, Plane, Plane];
+  if (fs.width === W && fs.height === H) {
+    return blurFusionForeground([0, 1, 2].map((c) => channelPlane(img, c)), alpha, large, small) as [Plane, Plane, Plane];
+  }
+  const reduced = await resizeRaw(img, fs.width, fs.height);
+  const I = [0, 1, 2].map((c) => channelPlane(reduced, c));
+  const F = blurFusionForeground(I, resize(alpha, fs.width, fs.height), large, small);
+  const out = [0, 1, 2].map((c) => channelPlane(img, c)) as [Plane, Plane, Plane];
+  for (let c = 0; c < 3; c++) {
+    const diff = F[c] as Plane;
+    const base = (I[c] as Plane).data;
+    for (let i = 0; i < diff.data.length; i++) diff.data[i] = (diff.data[i] as number) - (base[i] as number);
+  }
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = y * W + x;
+      const a = alpha.data[i] as number;
+      if (a <= 0 || a >= 1) continue;
+      for (let c = 0; c < 3; c++) {
+        const o = (out[c] as Plane).data;
+        const v = (o[i] as number) + sampleAt(F[c] as Plane, x, y, W, H);
+        o[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+  return out;
 }
 
 function record(ctx: ModelContext, key: string, value: Record<string, unknown>): void {
@@ -499,7 +539,7 @@ export async function removeBackground(img: RawImage, opts: BackgroundRemovalOpt
   const matte = await subjectMatte(img, plan.request, ctx);
   ctx.signal?.throwIfAborted();
   const start = now();
-  const fg = foregroundPlanes(img, matte.alpha);
+  const fg = await foregroundPlanes(img, matte.alpha);
   const { width: W, height: H } = img;
   const out = Buffer.allocUnsafe(W * H * 4);
   for (let i = 0, o = 0; i < W * H; i++, o += 4) {
@@ -575,22 +615,28 @@ export async function blurBackground(img: RawImage, opts: BackgroundBlurOptions 
   const matte = await subjectMatte(img, plan.request, ctx);
   ctx.signal?.throwIfAborted();
   let start = now();
-  const fg = foregroundPlanes(img, matte.alpha);
+  const fg = await foregroundPlanes(img, matte.alpha);
   matte.timings.foreground_ms = now() - start;
   start = now();
-  const background = plan.type === 'regular' ? regularBackground(img, matte.alpha, plan.level) : lensBackground(img, matte.alpha, plan.level);
+  const background = plan.type === 'regular' ? await regularBackground(img, matte.alpha, plan.level) : await lensBackground(img, matte.alpha, plan.level);
   matte.timings.blur_ms = now() - start;
 
   const { width: W, height: H } = img;
   const ch = img.channels;
   const out = Buffer.allocUnsafe(W * H * ch);
-  for (let i = 0, o = 0; i < W * H; i++, o += ch) {
-    const a = matte.alpha.data[i] as number;
-    for (let c = 0; c < 3; c++) {
-      const f = DECODE_LUT[Math.round((fg[c]!.data[i] as number) * 255)] as number;
-      out[o + c] = encode8(a * f + (1 - a) * (background[c]!.data[i] as number));
+  // The blurred background comes at a reduced resolution (it holds no detail); it is upsampled row by row.
+  const samplers = background.map((p) => new RowSampler(p, W, H));
+  const rows = [new Float32Array(W), new Float32Array(W), new Float32Array(W)];
+  for (let y = 0; y < H; y++) {
+    samplers.forEach((s, k) => s.row(y, rows[k] as Float32Array));
+    for (let x = 0, i = y * W, o = i * ch; x < W; x++, i++, o += ch) {
+      const a = matte.alpha.data[i] as number;
+      for (let c = 0; c < 3; c++) {
+        const f = DECODE_LUT[Math.round((fg[c]!.data[i] as number) * 255)] as number;
+        out[o + c] = encode8(a * f + (1 - a) * ((rows[c] as Float32Array)[x] as number));
+      }
+      if (ch === 4) out[o + 3] = img.data[o + 3] as number;
     }
-    if (ch === 4) out[o + 3] = img.data[o + 3] as number;
   }
   record(ctx, 'background_blur', {
     method: plan.type === 'regular' ? 'isnet+gaussian-normalised-convolution' : 'isnet+depth-of-field-disc-blur',
@@ -603,10 +649,19 @@ export async function blurBackground(img: RawImage, opts: BackgroundBlurOptions 
   return { data: out, width: W, height: H, channels: ch };
 }
 
-/** Background in linear light, Gaussian-blurred by normalised convolution (subject excluded). */
-function regularBackground(img: RawImage, alpha: Plane, level: BlurLevel): [Plane, Plane, Plane] {
-  const sigma = Math.max(1, REGULAR_SIGMA[level] * Math.max(img.width, img.height));
-  const w = backgroundWeight(alpha);
+/**
+ * Background in linear light, Gaussian-blurred by normalised convolution (subject excluded). A blur of sigma
+ * leaves nothing finer than ~sigma, so it runs on a copy reduced until sigma is 4 px and is returned at that
+ * size (the caller samples it).
+ */
+async function regularBackground(img: RawImage, alpha: Plane, level: BlurLevel): Promise<[Plane, Plane, Plane]> {
+  const sigmaFull = Math.max(1, REGULAR_SIGMA[level] * Math.max(img.width, img.height));
+  const f = Math.max(1, sigmaFull / 4);
+  const rw = Math.max(1, Math.round(img.width / f));
+  const rh = Math.max(1, Math.round(img.height / f));
+  const sigma = sigmaFull * (rw / img.width);
+  const small = await resizeRaw(img, rw, rh);
+  const w = backgroundWeight(resize(alpha, rw, rh));
   const den = gaussianBlur(w, sigma);
   // Deep inside a large subject no background is near: fall back to a four-times wider blur, then to the mean.
   let wide: Plane | undefined;
@@ -618,8 +673,8 @@ function regularBackground(img: RawImage, alpha: Plane, level: BlurLevel): [Plan
   }
   const out: Plane[] = [];
   for (let c = 0; c < 3; c++) {
-    const L = linearPlane(img, c);
-    const num = plane(img.width, img.height);
+    const L = linearPlane(small, c);
+    const num = plane(rw, rh);
     let total = 0;
     let weight = 0;
     for (let i = 0; i < num.data.length; i++) {
@@ -690,8 +745,8 @@ export function lensRadiusShare(y: number, focusY: number, horizonY: number, hei
   return floor + (1 - floor) * d;
 }
 
-/** Lens blur at working resolution, returned upsampled to full resolution, in linear light. */
-function lensBackground(img: RawImage, alpha: Plane, level: BlurLevel): [Plane, Plane, Plane] {
+/** Lens blur at working resolution (returned at that size; the caller samples it), in linear light. */
+async function lensBackground(img: RawImage, alpha: Plane, level: BlurLevel): Promise<[Plane, Plane, Plane]> {
   const ws = workSize(img.width, img.height);
   const scale = Math.max(img.width, img.height) / Math.max(ws.width, ws.height);
   const a = resize(alpha, ws.width, ws.height);
@@ -702,7 +757,7 @@ function lensBackground(img: RawImage, alpha: Plane, level: BlurLevel): [Plane, 
   const n = ws.width * ws.height;
 
   // Working-resolution linear RGB with highlights amplified (bokeh).
-  const small = resizeRaw(img, ws.width, ws.height);
+  const small = await resizeRaw(img, ws.width, ws.height);
   const L: Plane[] = [0, 1, 2].map((c) => linearPlane(small, c));
   const gain = BOKEH_GAIN[level];
   for (let i = 0; i < n; i++) {
@@ -745,18 +800,16 @@ function lensBackground(img: RawImage, alpha: Plane, level: BlurLevel): [Plane, 
       for (let x = 0, i = y * ws.width; x < ws.width; x++, i++) o[i] = (l0[i] as number) * (1 - t) + (l1[i] as number) * t;
     }
   }
-  return out.map((p) => resize(p, img.width, img.height)) as [Plane, Plane, Plane];
+  return out as [Plane, Plane, Plane];
 }
 
-/** Nearest-free resize of 8-bit pixels (area-averaged down), kept in RawImage form for the LUT decoders. */
-function resizeRaw(img: RawImage, width: number, height: number): RawImage {
+/** The image's RGB resized with sharp (area-averaging down), as 8-bit pixels for the LUT decoders. */
+async function resizeRaw(img: RawImage, width: number, height: number): Promise<RawImage> {
   if (width === img.width && height === img.height) return img;
-  const n = width * height;
-  const out = Buffer.allocUnsafe(n * 3);
-  for (let c = 0; c < 3; c++) {
-    const p = resize(channelPlane(img, c), width, height);
-    for (let i = 0; i < n; i++) out[i * 3 + c] = Math.max(0, Math.min(255, Math.round((p.data[i] as number) * 255)));
-  }
-  return { data: out, width, height, channels: 3 };
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels }, limitInputPixels: false })
+    .removeAlpha()
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer();
+  return { data, width, height, channels: 3 };
 }
-

@@ -498,3 +498,73 @@ export function discSum(src: Plane, r: number): Plane {
   }
   return plane(w, h, out);
 }
+
+/**
+ * Samples a plane bilinearly at the position of pixel (x, y) of a grid of `width`×`height` covering the same
+ * area (pixel centres aligned, edges clamped): upsampling one pixel at a time, for loops that need only some.
+ */
+export function sampleAt(p: Plane, x: number, y: number, width: number, height: number): number {
+  let fx = ((x + 0.5) * p.width) / width - 0.5;
+  let fy = ((y + 0.5) * p.height) / height - 0.5;
+  if (fx < 0) fx = 0;
+  if (fy < 0) fy = 0;
+  const x0 = Math.min(p.width - 1, Math.floor(fx));
+  const y0 = Math.min(p.height - 1, Math.floor(fy));
+  const x1 = Math.min(p.width - 1, x0 + 1);
+  const y1 = Math.min(p.height - 1, y0 + 1);
+  const tx = Math.min(1, fx - x0);
+  const ty = Math.min(1, fy - y0);
+  const d = p.data;
+  const w = p.width;
+  const top = (d[y0 * w + x0] as number) * (1 - tx) + (d[y0 * w + x1] as number) * tx;
+  const bottom = (d[y1 * w + x0] as number) * (1 - tx) + (d[y1 * w + x1] as number) * tx;
+  return top * (1 - ty) + bottom * ty;
+}
+
+/**
+ * Bilinear upsampling one output row at a time (pixel centres aligned, edges clamped), so full-resolution
+ * loops can read a low-resolution plane without materialising its full-size copy.
+ */
+export class RowSampler {
+  private readonly x0: Int32Array;
+  private readonly x1: Int32Array;
+  private readonly tx: Float32Array;
+
+  constructor(
+    private readonly src: Plane,
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.x0 = new Int32Array(width);
+    this.x1 = new Int32Array(width);
+    this.tx = new Float32Array(width);
+    for (let x = 0; x < width; x++) {
+      const fx = Math.max(0, ((x + 0.5) * src.width) / width - 0.5);
+      const x0 = Math.min(src.width - 1, Math.floor(fx));
+      this.x0[x] = x0;
+      this.x1[x] = Math.min(src.width - 1, x0 + 1);
+      this.tx[x] = Math.min(1, fx - x0);
+    }
+  }
+
+  /** Writes output row y into `out` (length ≥ width). */
+  row(y: number, out: Float32Array): Float32Array {
+    const { src } = this;
+    const fy = Math.max(0, ((y + 0.5) * src.height) / this.height - 0.5);
+    const y0 = Math.min(src.height - 1, Math.floor(fy));
+    const y1 = Math.min(src.height - 1, y0 + 1);
+    const ty = Math.min(1, fy - y0);
+    const d = src.data;
+    const r0 = y0 * src.width;
+    const r1 = y1 * src.width;
+    for (let x = 0; x < this.width; x++) {
+      const a = this.x0[x] as number;
+      const b = this.x1[x] as number;
+      const t = this.tx[x] as number;
+      const top = (d[r0 + a] as number) + ((d[r0 + b] as number) - (d[r0 + a] as number)) * t;
+      const bottom = (d[r1 + a] as number) + ((d[r1 + b] as number) - (d[r1 + a] as number)) * t;
+      out[x] = top + (bottom - top) * ty;
+    }
+    return out;
+  }
+}
