@@ -84,10 +84,11 @@ export async function editRoutes(app: FastifyInstance, services: AppServices): P
       edit.precheck(request.apiKey!.id, body.operations, output, body.input);
       const signal = clientGone(reply);
       const data = await billing.charge(request.apiKey!.id, costOfEdit(body.operations), () =>
-        admission.run(async () => {
-          const input = await edit.fetchInput(request.apiKey!.id, body.input, signal);
-          return edit.edit(request.apiKey!.id, input, body.operations, output, { signal });
-        }),
+        admission.run(() =>
+          edit.withInput(request.apiKey!.id, body.input, signal, (input) =>
+            edit.edit(request.apiKey!.id, input, body.operations, output, { signal }),
+          ),
+        ),
       );
       return { data };
     },

@@ -10,6 +10,7 @@ import { RateLimiter } from '../accounts/rate-limiter.js';
 import { Billing } from '../services/billing.js';
 import { Admission } from '../services/admission.js';
 import { EditService } from '../services/edit.js';
+import { BodyPool } from '../storage/body-pool.js';
 import { InputFetcher } from '../storage/fetch.js';
 import { OutboundGuard } from '../storage/guard.js';
 import { TmpStore } from '../storage/tmp-store.js';
@@ -70,7 +71,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     { limit: config.rateLimit.perSecond, seconds: 1 },
   ]);
   const guard = new OutboundGuard({ allowlist: config.urlAllowlist });
-  const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch }, guard);
+  const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch }, guard, new BodyPool());
   const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
   await tmp.init();
   const storageConfig = loadStorageConfig(process.env, config.dataDir);

@@ -14,12 +14,13 @@ export function editTaskHandler(edit: EditService): TaskHandler {
   return async (task, signal) => {
     // Failures are thrown: the queue turns an AtelierError into an ERROR with its message.
     const request = task.request as EditRequest;
-    const input = await edit.fetchInput(task.owner, request.input, signal);
     // The task id names the output, so a re-run after a crash rewrites the same file and URL.
-    const res = await edit.edit(task.owner, input, request.operations, normaliseOutput(request.output), {
-      signal,
-      stableId: `task:${task.id}`,
-    });
+    const res = await edit.withInput(task.owner, request.input, signal, (input) =>
+      edit.edit(task.owner, input, request.operations, normaliseOutput(request.output), {
+        signal,
+        stableId: `task:${task.id}`,
+      }),
+    );
     const result: EditTaskResult = { input_object: res.input, output_object: res.output };
     return { status: 'DONE', result };
   };

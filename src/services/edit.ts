@@ -20,6 +20,8 @@ export interface InputFile {
   data: Buffer;
   /** Name the output keeps (with the output format's extension). */
   name: string;
+  /** Present when `data` is borrowed from the fetcher's pool: call once the edit is done with it. */
+  release?: () => void;
 }
 
 export interface EditServiceDeps {
@@ -72,11 +74,25 @@ export class EditService {
     this.deps.storages.checkDestination(owner, destination, 'output.destination');
   }
 
-  async fetchInput(owner: string, input: string, signal?: AbortSignal, field = 'input'): Promise<InputFile> {
+  /**
+   * Reads an input (URL or storage://). With `pooled`, a fetched body may be borrowed memory: the caller must
+   * then call the result's `release` once nothing reads `data` any more (see `withInput`).
+   */
+  async fetchInput(owner: string, input: string, signal?: AbortSignal, field = 'input', opts: { pooled?: boolean } = {}): Promise<InputFile> {
     if (isStorageUri(input)) return this.deps.storages.readObject(owner, input, { signal, field });
     const url = parseInputUrl(input, field);
-    const file = await this.deps.fetcher.fetch(url, signal, field);
-    return { data: file.data, name: file.name };
+    const file = await this.deps.fetcher.fetch(url, signal, field, { pooled: opts.pooled });
+    return { data: file.data, name: file.name, release: file.release };
+  }
+
+  /** Fetches `input` into pooled memory, runs `use` on it, and gives the memory back however `use` ends. */
+  async withInput<T>(owner: string, input: string, signal: AbortSignal | undefined, use: (file: InputFile) => Promise<T>): Promise<T> {
+    const file = await this.fetchInput(owner, input, signal, 'input', { pooled: true });
+    try {
+      return await use(file);
+    } finally {
+      file.release?.();
+    }
   }
 
   /**

@@ -5,6 +5,7 @@
 // is ignored: the pipeline sniffs the bytes.
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../errors.js';
+import type { BodyPool } from './body-pool.js';
 import { OutboundGuard, guardedRequest } from './guard.js';
 
 export interface FetchLimits {
@@ -19,7 +20,19 @@ export interface FetchedFile {
   /** The file name the URL points at (last path segment), used to name the output. */
   name: string;
   url: string;
+  /**
+   * Hands `data`'s memory back to the fetcher's pool when it came from there (a no-op otherwise). Call it once
+   * nothing reads `data` any more; without a call the memory is simply garbage-collected.
+   */
+  release(): void;
 }
+
+export interface FetchOptions {
+  /** Read the body into a buffer borrowed from the fetcher's pool: the caller must `release()` it. */
+  pooled?: boolean;
+}
+
+const noRelease = (): void => {};
 
 /** The last path segment of a URL, decoded, or `image` when the path has none. */
 export function fileNameFromUrl(url: URL): string {
@@ -59,13 +72,23 @@ export class InputFetcher {
   constructor(
     private readonly limits: FetchLimits,
     guard?: OutboundGuard,
+    private readonly pool?: BodyPool,
   ) {
     this.guard = guard ?? new OutboundGuard({ allowlist: [] });
     this.ownsGuard = !guard;
     this.dispatcher = this.guard.dispatcher({ connectTimeoutMs: limits.connectTimeoutMs });
   }
 
-  async fetch(url: URL, signal?: AbortSignal, field = 'input'): Promise<FetchedFile> {
+  async fetch(url: URL, signal?: AbortSignal, field = 'input', opts: FetchOptions = {}): Promise<FetchedFile> {
+    const pool = opts.pooled ? this.pool : undefined;
+    let borrowed: { data: Buffer; release(): void } | undefined;
+    const allocate = pool
+      ? (size: number): Buffer => {
+          borrowed?.release();
+          borrowed = pool.borrow(size);
+          return borrowed.data;
+        }
+      : undefined;
     let res;
     try {
       res = await guardedRequest(this.guard, url, {
@@ -78,18 +101,24 @@ export class InputFetcher {
         signal,
         field,
         dispatcher: this.dispatcher,
+        allocate,
       });
     } catch (err) {
+      borrowed?.release();
       throw this.inputError(err, field);
     }
+    // The borrowed buffer is the body only when the origin sent what it declared.
+    const release = borrowed && res.body === borrowed.data ? borrowed.release : noRelease;
+    if (release === noRelease) borrowed?.release();
     if (res.status < 200 || res.status >= 300) {
+      release();
       throw new StorageError('input_fetch_failed', `${field}: the server answered HTTP ${res.status} for ${res.url}.`, {
         field,
         status: res.status,
       });
     }
     // Named after the URL the user gave, not where it redirected (short links, CDN hashes).
-    return { data: res.body, name: fileNameFromUrl(url), url: url.href };
+    return { data: res.body, name: fileNameFromUrl(url), url: url.href, release };
   }
 
   private inputError(err: unknown, field: string): unknown {

@@ -333,6 +333,11 @@ export interface GuardedRequestOptions {
   field?: string;
   /** Defaults to the guard's shared dispatcher for `connectTimeoutMs`. */
   dispatcher?: Dispatcher;
+  /**
+   * Provides the buffer a body with a Content-Length is read into (default: a new one). The response's `body`
+   * is that buffer when the server sent what it declared, and another one when it did not.
+   */
+  allocate?: (size: number) => Buffer;
 }
 
 export interface GuardedResponse {
@@ -447,7 +452,8 @@ export async function guardedRequest(guard: OutboundGuard, url: URL, opts: Guard
     // With a Content-Length the body is copied once into a buffer of its final size: inputs are megabytes
     // each, and a second full-size copy per request measurably drives garbage collection. A server that
     // sends other than it declared falls back to collecting chunks.
-    let sized = Number.isInteger(declared) && declared >= 0 && declared <= limit ? Buffer.allocUnsafe(declared) : undefined;
+    const allocate = opts.allocate ?? Buffer.allocUnsafe;
+    let sized = Number.isInteger(declared) && declared >= 0 && declared <= limit ? allocate(declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     let truncated = false;

@@ -159,6 +159,36 @@ describe('POST /v1/image/edit', () => {
     };
     assert.ok((await mean(bright.body.data.output.tmp_url)) > (await mean(base.body.data.output.tmp_url)) + 10);
   });
+
+  test('inputs of the same byte length, one after another, each give their own image (input memory is reused)', async () => {
+    // Input bodies are read into pooled memory: two different files of identical length land at the same
+    // address one after the other. Each answer must still be made from its own bytes (no stale decode).
+    const make = (name: 'baboon.jpg' | 'starry_night.jpg') =>
+      sharp(photo(name)).resize(1400, 1000, { fit: 'fill' }).jpeg({ quality: 97, chromaSubsampling: '4:4:4' }).toBuffer();
+    const [a, b] = await Promise.all([make('baboon.jpg'), make('starry_night.jpg')]);
+    const length = Math.max(a.length, b.length) + 16;
+    assert.ok(length > 512 * 1024, 'large enough to be pooled');
+    // Bytes after the JPEG's end marker are ignored by decoders: both files get the same length.
+    const pad = (j: Buffer) => Buffer.concat([j, Buffer.alloc(length - j.length)]);
+    origin.file('/same-a.jpg', pad(a), 'image/jpeg');
+    origin.file('/same-b.jpg', pad(b), 'image/jpeg');
+    const expected = {
+      a: await sharp(a).resize({ width: 64 }).removeAlpha().raw().toBuffer(),
+      b: await sharp(b).resize({ width: 64 }).removeAlpha().raw().toBuffer(),
+    };
+    for (const which of ['a', 'b', 'a', 'b'] as const) {
+      const res = await api.json('/v1/image/edit', {
+        input: `${origin.url}/same-${which}.jpg`,
+        operations: { resizing: { width: 64 } },
+        output: { format: 'png' },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const got = await sharp(await download(res.body.data.output.tmp_url)).removeAlpha().raw().toBuffer();
+      let diff = 0;
+      for (let i = 0; i < got.length; i++) diff += Math.abs(got[i]! - expected[which][i]!);
+      assert.ok(diff / got.length < 2, `output of ${which} matches its own input (mean |Δ| ${diff / got.length})`);
+    }
+  });
 });
 
 describe('POST /v1/image/edit/upload', () => {

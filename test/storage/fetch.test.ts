@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { InputFetcher, fileNameFromUrl } from '../../src/storage/fetch.js';
 import { StorageError } from '../../src/errors.js';
 import { OutboundGuard } from '../../src/storage/guard.js';
+import { BodyPool } from '../../src/storage/body-pool.js';
 import { startImageServer, type ImageServer } from '../support/image-server.js';
 
 let origin: ImageServer;
@@ -111,5 +112,43 @@ test('an allowlisted origin may not redirect the fetcher to a refused address', 
   } finally {
     await viaName.close();
     await named.close();
+  }
+});
+
+test('pooled fetches read declared bodies into borrowed slabs that come back on release', async () => {
+  const pool = new BodyPool({ minBytes: 256 });
+  const pooled = new InputFetcher(limits, guard, pool);
+  origin.file('/a.bin', Buffer.alloc(600, 0xaa));
+  origin.file('/b.bin', Buffer.alloc(600, 0xbb));
+  origin.route('/chunked.bin', (_req, res) => {
+    res.writeHead(200);
+    res.end(Buffer.alloc(600, 0xcc));
+  });
+  try {
+    const a = await pooled.fetch(new URL(`${origin.url}/a.bin`), undefined, 'input', { pooled: true });
+    assert.equal(a.data.length, 600);
+    assert.ok(a.data.every((v) => v === 0xaa));
+    assert.equal(pool.idleBytes, 0);
+    a.release();
+    assert.equal(pool.idleBytes, 1024);
+    // The next body of the same size class lands in the same memory, holding only its own bytes.
+    const b = await pooled.fetch(new URL(`${origin.url}/b.bin`), undefined, 'input', { pooled: true });
+    assert.equal(b.data.buffer, a.data.buffer);
+    assert.ok(b.data.every((v) => v === 0xbb));
+    b.release();
+    // Without a Content-Length the body is collected from chunks: nothing borrowed stays out.
+    const c = await pooled.fetch(new URL(`${origin.url}/chunked.bin`), undefined, 'input', { pooled: true });
+    assert.ok(c.data.every((v) => v === 0xcc));
+    assert.notEqual(c.data.buffer, a.data.buffer);
+    c.release();
+    assert.equal(pool.idleBytes, 1024);
+    // Failures give the slab back too; an unpooled fetch never borrows.
+    await assert.rejects(pooled.fetch(new URL(`${origin.url}/gone`), undefined, 'input', { pooled: true }), code('input_fetch_failed'));
+    const plain = await pooled.fetch(new URL(`${origin.url}/a.bin`));
+    assert.notEqual(plain.data.buffer, a.data.buffer);
+    assert.equal(pool.idleBytes, 1024);
+  } finally {
+    pool.trim();
+    await pooled.close();
   }
 });
