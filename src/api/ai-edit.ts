@@ -12,13 +12,13 @@ import {
   aiEditTaskView,
   normaliseAiEditOutput,
 } from '../services/ai-edit.js';
-import { cancelOwnedTask } from './tasks.js';
+import { cancelOwnedTask, submitPaidTask } from './tasks.js';
 
 export async function aiEditRoutes(
   app: FastifyInstance,
   services: AppServices,
 ): Promise<void> {
-  const { aiEdit, billing, queue, config } = services;
+  const { aiEdit, queue, config } = services;
 
   app.post<{ Body: AiEditRequest }>(
     '/v1/image/ai-edit',
@@ -27,25 +27,14 @@ export async function aiEditRoutes(
       const body = request.body;
       const owner = request.apiKey!.id;
       aiEdit.precheck(owner, body);
-      // Refunded by the queue's 'settled' listener when the task ends without images (services.ts).
-      const cost = costOfAiEdit(normaliseAiEditOutput(body.output).count);
-      billing.reserve(owner, cost);
-      let task;
-      try {
-        task = await queue.submit(AI_EDIT_TASK, body, owner);
-      } catch (err) {
-        billing.refund(owner, cost);
-        throw err;
-      }
-      return {
-        data: {
-          id: task.id,
-          status: task.status,
-          result_url: aiEditResultUrl(config.publicUrl, task.id),
-          created_at: task.createdAt,
-          request: task.request,
-        },
-      };
+      const data = await submitPaidTask(services, {
+        kind: AI_EDIT_TASK,
+        request: body,
+        owner,
+        cost: costOfAiEdit(normaliseAiEditOutput(body.output).count),
+        resultUrl: (id) => aiEditResultUrl(config.publicUrl, id),
+      });
+      return { data };
     },
   );
 

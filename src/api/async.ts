@@ -6,12 +6,12 @@ import { asyncEditRequestSchema, idParamSchema } from '../contract/schemas.js';
 import { NotFoundError } from '../errors.js';
 import { costOfEdit } from '../accounts/credits.js';
 import type { AppServices } from '../server/services.js';
-import { cancelOwnedTask } from './tasks.js';
+import { cancelOwnedTask, submitPaidTask } from './tasks.js';
 import { normaliseOutput } from '../services/edit.js';
 import { EDIT_TASK, editTaskView, taskResultUrl } from '../services/async-edit.js';
 
 export async function asyncRoutes(app: FastifyInstance, services: AppServices): Promise<void> {
-  const { edit, billing, queue, config } = services;
+  const { edit, queue, config } = services;
 
   app.post<{ Body: EditRequest }>(
     '/v1/image/edit/async',
@@ -20,24 +20,14 @@ export async function asyncRoutes(app: FastifyInstance, services: AppServices): 
       const body = request.body;
       const owner = request.apiKey!.id;
       edit.precheck(owner, body.operations, normaliseOutput(body.output), body.input);
-      const cost = costOfEdit(body.operations);
-      billing.reserve(owner, cost);
-      let task;
-      try {
-        task = await queue.submit(EDIT_TASK, body, owner);
-      } catch (err) {
-        billing.refund(owner, cost);
-        throw err;
-      }
-      return {
-        data: {
-          id: task.id,
-          status: task.status,
-          result_url: taskResultUrl(config.publicUrl, task.id),
-          created_at: task.createdAt,
-          request: task.request,
-        },
-      };
+      const data = await submitPaidTask(services, {
+        kind: EDIT_TASK,
+        request: body,
+        owner,
+        cost: costOfEdit(body.operations),
+        resultUrl: (id) => taskResultUrl(config.publicUrl, id),
+      });
+      return { data };
     },
   );
 
