@@ -2,7 +2,10 @@
 // with nothing else installed. Every variable is listed in the README's configuration table.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { intVar as int, listVar, type Env } from './env.js';
 import { DEFAULT_LIMITS, type PipelineLimits } from './pipeline/index.js';
+import { loadStorageConfig, type StorageConfig } from './storage/config.js';
+import { webhookConfigFromEnv, type WebhookConfig } from './webhooks/config.js';
 
 export interface Config {
   host: string;
@@ -33,28 +36,23 @@ export interface Config {
   /** Hosts, addresses and CIDR ranges exempt from the outbound-request guard. */
   urlAllowlist: string[];
   logLevel: string;
+  /** Storage connectors, secrets and the local-storage root (src/storage/config.ts). */
+  storage: StorageConfig;
+  /** Webhook retry schedule, timeout and concurrency (src/webhooks/config.ts). */
+  webhooks: WebhookConfig;
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
-  }
-  return n;
-}
-
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '0.0.0.0';
   const publicUrl = (env.ATELIER_PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, '');
   const cores = availableParallelism();
   const credits = env.ATELIER_DEFAULT_CREDITS;
+  const dataDir = resolve(env.ATELIER_DATA_DIR || './data');
   return {
     host,
     port,
-    dataDir: resolve(env.ATELIER_DATA_DIR || './data'),
+    dataDir,
     publicUrl,
     apiKey: env.ATELIER_API_KEY || undefined,
     limits: {
@@ -80,10 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       totalTimeoutMs: int(env, 'ATELIER_FETCH_TIMEOUT_MS', 30000, 1),
       maxRedirects: int(env, 'ATELIER_FETCH_MAX_REDIRECTS', 5, 0),
     },
-    urlAllowlist: (env.ATELIER_URL_ALLOWLIST || '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    urlAllowlist: listVar(env, 'ATELIER_URL_ALLOWLIST'),
     logLevel: env.ATELIER_LOG_LEVEL || 'info',
+    storage: loadStorageConfig(env, dataDir),
+    webhooks: webhookConfigFromEnv(env),
   };
 }

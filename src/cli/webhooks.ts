@@ -10,7 +10,6 @@ import { ENV_KEY_ID, KeyStore } from '../accounts/keys.js';
 import { installationSecret } from '../db/installation-secret.js';
 import { isAtelierError } from '../errors.js';
 import { OutboundGuard } from '../storage/guard.js';
-import { webhookConfigFromEnv } from '../webhooks/config.js';
 import { DeliveryStore } from '../webhooks/deliveries.js';
 import { maxAttempts } from '../webhooks/schedule.js';
 import { validateWebhookUrl } from '../webhooks/service.js';
@@ -179,7 +178,7 @@ export function registerWebhookCommands(program: Command): void {
     .action((opts: { task?: number; limit?: number; keyId?: string; json?: boolean }) =>
       withStore(({ config, keys, deliveries }) => {
         const account = resolveAccount(keys, Boolean(config.apiKey), opts.keyId);
-        const attempts = maxAttempts(webhookConfigFromEnv().retryDelaysMs);
+        const attempts = maxAttempts(config.webhooks.retryDelaysMs);
         const views = deliveries
           .list(account, { taskId: opts.task, limit: opts.limit })
           .map((d) => deliveryView(d, deliveries.attempts(d.id), attempts));
@@ -201,7 +200,7 @@ export function registerWebhookCommands(program: Command): void {
         if (!deliveries.get(account, deliveryId)) throw new Error(`No delivery ${deliveryId} for ${account}.`);
         if (!settings.get(account)) throw new Error(`No webhook is configured for ${account}.`);
         const created = deliveries.resend(account, deliveryId)!;
-        const view = deliveryView(created, [], maxAttempts(webhookConfigFromEnv().retryDelaysMs));
+        const view = deliveryView(created, [], maxAttempts(config.webhooks.retryDelaysMs));
         if (opts.json) return console.log(JSON.stringify(view));
         console.log(`Delivery ${view.id} queued (re-send of ${deliveryId}); a running server sends it within a second.`);
       }),

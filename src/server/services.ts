@@ -14,7 +14,6 @@ import { BodyPool } from '../storage/body-pool.js';
 import { InputFetcher } from '../storage/fetch.js';
 import { OutboundGuard } from '../storage/guard.js';
 import { TmpStore } from '../storage/tmp-store.js';
-import { loadStorageConfig } from '../storage/config.js';
 import { storageSecretBox } from '../storage/secrets.js';
 import { StorageService } from '../storage/service.js';
 import { SqliteTaskStore, TaskQueue, type TaskLogger } from '../tasks/index.js';
@@ -28,7 +27,7 @@ import { AI_EDIT_TASK, AiEditService, aiEditTaskView, normaliseAiEditOutput } fr
 import { GenerateService, generateSettingsFromEnv } from '../services/generate.js';
 import { GenerativeOutput } from '../services/generative-output.js';
 import { BATCH_TASK, BatchService } from '../services/batch.js';
-import { deriveSecretKey, guardedTransport, createUrlCheck, webhookConfigFromEnv, Webhooks } from '../webhooks/index.js';
+import { deriveSecretKey, guardedTransport, createUrlCheck, Webhooks } from '../webhooks/index.js';
 
 export interface AppServices {
   config: Config;
@@ -74,7 +73,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
   const fetcher = new InputFetcher({ maxBytes: config.limits.maxInputBytes, ...config.fetch }, guard, new BodyPool());
   const tmp = new TmpStore(join(config.dataDir, 'tmp'), config.tmpTtlSeconds, installationSecret(config.dataDir));
   await tmp.init();
-  const storageConfig = loadStorageConfig(process.env, config.dataDir);
+  const storageConfig = config.storage;
   const storages = new StorageService({
     db,
     // Sealed under ATELIER_SECRET_KEY, or a key derived from the installation secret (outside the database).
@@ -120,7 +119,7 @@ export async function createServices(config: Config, logger?: TaskLogger): Promi
     secretKey: deriveSecretKey(installationSecret(config.dataDir)),
     transport: guardedTransport(guard),
     checkUrl: createUrlCheck(guard),
-    ...webhookConfigFromEnv(),
+    ...config.webhooks,
     logger,
   });
   // The webhook body of a finished edit is its GET /v1/image/edit/async/{task_id} answer.
