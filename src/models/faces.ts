@@ -1,23 +1,26 @@
 // Face boxes and 68-point landmarks from face-api's networks (SSD MobileNet V1 face detector, 68-point
-// landmark net; weights from @vladmandic/face-api/model, MIT). The networks' code is face-api's own
-// `face-api.node-wasm.js` build, which requires our @tensorflow/tfjs and wasm backend instead of bundling a
-// TF.js of its own, so it runs on the backend src/models/runtime/tfjs.ts initialised. Weights are read from
-// the package's manifest + .bin through the registry (never face-api's own fetch/fs loaders), so a missing
-// package answers 503 like every other model.
+// landmark net; weights from @vladmandic/face-api/model, MIT). Weights are read from the package's manifest +
+// .bin through the registry (never face-api's own loaders), so a missing package answers 503 like every other
+// model.
+//
+// Both networks are rebuilt as ONNX graphs from those weights at load (src/models/face-ssd.ts,
+// src/models/face-landmarks.ts; face-api's code is not run) and execute on onnxruntime with every core (CUDA
+// when ATELIER_DEVICE asks for it). face-api itself runs them on TF.js, whose wasm backend is single-threaded
+// under Node: there the detector cost ≈ 0.36 s of one core per image, here ≈ 0.08 s. Pre- and post-processing
+// reproduce face-api's (same input, score threshold, decoding and NMS); test/models/faces.test.ts compares
+// both against face-api's own results.
 //
 // Resolution strategy: the detector sees the whole image with its long side at 512 (the network's input);
 // landmarks are computed on each face cropped from the full-resolution image, so the mouth line is precise
 // on large inputs.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import sharp from 'sharp';
-import type * as TF from '@tensorflow/tfjs';
-import { tfjs } from './runtime/tfjs.js';
-import { models, packageRoot, type ModelFiles, type ModelRegistry, type ModelSpec } from './registry.js';
+import { loadOnnx, ort, type OnnxModel } from './runtime/onnx.js';
+import { readWeightsManifest } from './runtime/tfjs-weights.js';
+import { buildSsdMobilenetV1Onnx, ssdDetections, ssdInput, ssdPriors, SSD_INPUT, type SsdDetection } from './face-ssd.js';
+import { buildFaceLandmark68Onnx, landmarkInput, landmarkPositions, LANDMARK_INPUT } from './face-landmarks.js';
+import { models, type ModelFiles, type ModelRegistry, type ModelSpec } from './registry.js';
 import type { RawImage } from '../pipeline/raw-image.js';
 import type { ModelContext } from '../pipeline/model-context.js';
-
-const require = createRequire(import.meta.url);
 
 export const FACE_API_PACKAGE = '@vladmandic/face-api';
 const FACE_API_INSTALL = 'npm install @vladmandic/face-api@1.7.15';
@@ -26,11 +29,11 @@ export const FACE_DETECTOR: ModelSpec = {
   id: 'face-ssd-mobilenetv1',
   task: 'face-detection',
   package: FACE_API_PACKAGE,
-  files: ['model/ssd_mobilenetv1_model-weights_manifest.json', 'model/ssd_mobilenetv1_model.bin', 'dist/face-api.node-wasm.js'],
+  files: ['model/ssd_mobilenetv1_model-weights_manifest.json', 'model/ssd_mobilenetv1_model.bin'],
   format: 'tfjs-faceapi',
   licence: 'MIT',
   source: 'SSD MobileNet V1 face detector trained on WIDER FACE (face-api.js, github.com/justadudewhohacks/face-api.js), packaged by @vladmandic/face-api',
-  sizeBytes: 5_731_432,
+  sizeBytes: 5_645_190,
   installHint: FACE_API_INSTALL,
 };
 
@@ -38,18 +41,16 @@ export const FACE_LANDMARKS: ModelSpec = {
   id: 'face-landmark-68',
   task: 'face-landmarks',
   package: FACE_API_PACKAGE,
-  files: ['model/face_landmark_68_model-weights_manifest.json', 'model/face_landmark_68_model.bin', 'dist/face-api.node-wasm.js'],
+  files: ['model/face_landmark_68_model-weights_manifest.json', 'model/face_landmark_68_model.bin'],
   format: 'tfjs-faceapi',
   licence: 'MIT',
   source: '68-point face landmark net (face-api.js, github.com/justadudewhohacks/face-api.js), packaged by @vladmandic/face-api',
-  sizeBytes: 451_567,
+  sizeBytes: 365_325,
   installHint: FACE_API_INSTALL,
 };
 
 /** The detector's input side: face-api's SSD pads to a square and resizes to 512. */
-export const DETECTOR_INPUT = 512;
-/** The landmark net's input side. */
-const LANDMARK_INPUT = 112;
+export const DETECTOR_INPUT = SSD_INPUT;
 /** Detections below this score are dropped (face-api's default). */
 export const FACE_MIN_SCORE = 0.5;
 const MAX_FACES = 64;
@@ -74,90 +75,28 @@ export interface FaceDetection {
   landmarks: Point[];
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// The slice of face-api this adapter uses, typed here rather than through face-api's bundled declarations
-// (which carry their own copy of the TF.js types).
-
-interface FaceApiBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-interface FaceApiDetection {
-  score: number;
-  box: FaceApiBox;
-}
-interface SsdNet {
-  loadFromWeightMap(map: TF.NamedTensorMap): void;
-  locateFaces(input: TF.Tensor3D, options: unknown): Promise<FaceApiDetection[]>;
-  dispose(): void;
-}
-interface LandmarkNet {
-  loadFromWeightMap(map: TF.NamedTensorMap): void;
-  detectLandmarks(input: TF.Tensor3D): Promise<{ positions: Point[] } | { positions: Point[] }[]>;
-  dispose(): void;
-}
-interface FaceApi {
-  SsdMobilenetv1: new () => SsdNet;
-  FaceLandmark68Net: new () => LandmarkNet;
-  SsdMobilenetv1Options: new (o: { minConfidence: number; maxResults: number }) => unknown;
+/** The SSD as an onnxruntime session plus its anchor boxes (decoding happens outside the graph). */
+interface FaceDetectorModel {
+  session: OnnxModel;
+  priors: Float32Array;
 }
 
-let faceApi: FaceApi | undefined;
-
-/** face-api's node-wasm build, loaded once after our TF.js backend is ready (it shares that backend). */
-async function loadFaceApi(): Promise<FaceApi> {
-  await tfjs();
-  if (!faceApi) {
-    const root = packageRoot(FACE_API_PACKAGE);
-    if (!root) throw new Error(`${FACE_API_PACKAGE} not found`);
-    faceApi = require(`${root}/dist/face-api.node-wasm.js`) as FaceApi;
-  }
-  return faceApi;
+async function loadSsd(files: ModelFiles): Promise<FaceDetectorModel> {
+  const weights = readWeightsManifest(files.files[0] as string);
+  const session = await loadOnnx(buildSsdMobilenetV1Onnx(weights));
+  return { session, priors: ssdPriors(weights) };
 }
 
-interface WeightsManifest {
-  paths: string[];
-  weights: TF.io.WeightsManifestEntry[];
-}
-
-/** Decodes a TF.js weights manifest and its shards (quantised uint8 → float32) into named tensors. */
-export async function readWeightMap(manifestPath: string): Promise<TF.NamedTensorMap> {
-  const tf = await tfjs();
-  const groups = JSON.parse(readFileSync(manifestPath, 'utf8')) as WeightsManifest[];
-  const dir = manifestPath.slice(0, manifestPath.lastIndexOf('/') + 1);
-  const specs: TF.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const g of groups) {
-    specs.push(...g.weights);
-    for (const p of g.paths) shards.push(readFileSync(dir + p));
-  }
-  const all = Buffer.concat(shards);
-  const buffer = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return tf.io.decodeWeights(buffer, specs);
-}
-
-async function loadSsd(files: ModelFiles): Promise<SsdNet> {
-  const api = await loadFaceApi();
-  const net = new api.SsdMobilenetv1();
-  net.loadFromWeightMap(await readWeightMap(files.files[0] as string));
-  return net;
-}
-
-async function loadLandmarks(files: ModelFiles): Promise<LandmarkNet> {
-  const api = await loadFaceApi();
-  const net = new api.FaceLandmark68Net();
-  net.loadFromWeightMap(await readWeightMap(files.files[0] as string));
-  return net;
+async function loadLandmarks(files: ModelFiles): Promise<OnnxModel> {
+  return loadOnnx(buildFaceLandmark68Onnx(readWeightsManifest(files.files[0] as string)));
 }
 
 function registerDetector(registry: ModelRegistry): void {
-  registry.register(FACE_DETECTOR, loadSsd, (net) => net.dispose());
+  registry.register(FACE_DETECTOR, loadSsd, (m) => m.session.release());
 }
 
 function registerLandmarks(registry: ModelRegistry): void {
-  registry.register(FACE_LANDMARKS, loadLandmarks, (net) => net.dispose());
+  registry.register(FACE_LANDMARKS, loadLandmarks, (m) => m.release());
 }
 
 export function registerFaceModels(registry: ModelRegistry): void {
@@ -175,8 +114,12 @@ function ensureRegistered(registry: ModelRegistry): void {
 
 // ---------------------------------------------------------------------------------------------------------
 
-/** RGB pixels of `img` (alpha dropped, composited on nothing: detectors look at colour only). */
-async function rgbResized(img: RawImage, width: number, height: number, region?: Box): Promise<Buffer> {
+/**
+ * Interleaved RGB bytes of `img` (or of `region` of it) stretched to width×height by linear interpolation;
+ * alpha is dropped (detectors look at colour only). What the networks are handed, exported so that tests can
+ * give face-api the same pixels.
+ */
+export async function rgbResized(img: RawImage, width: number, height: number, region?: Box): Promise<Buffer> {
   let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels }, limitInputPixels: false });
   if (region) s = s.extract({ left: region.left, top: region.top, width: region.width, height: region.height });
   if (img.channels === 4) s = s.removeAlpha();
@@ -184,12 +127,6 @@ async function rgbResized(img: RawImage, width: number, height: number, region?:
   const h = region ? region.height : img.height;
   if (w !== width || h !== height) s = s.resize(width, height, { fit: 'fill', kernel: 'linear' });
   return s.raw().toBuffer();
-}
-
-function toFloat(data: Buffer): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i] as number;
-  return out;
 }
 
 /** The size `src` is scaled to so that its long side is `side` (never upscaled). */
@@ -212,62 +149,76 @@ export interface FaceBoxesOptions {
   minScore?: number;
 }
 
-/** Face boxes only (no landmarks), in `img` coordinates, best first. */
-export async function detectFaceBoxes(img: RawImage, ctx: ModelContext, opts: FaceBoxesOptions = {}): Promise<{ box: Box; score: number }[]> {
+/**
+ * Runs the detector on an RGB image already at its scale (long side at most 512; `rgbResized`). Boxes are
+ * fractional, in that image's pixels, best first, as face-api's SsdMobilenetv1.locateFaces gives them.
+ */
+export async function locateFaces(rgb: Uint8Array, width: number, height: number, ctx: ModelContext, opts: FaceBoxesOptions = {}): Promise<{ box: Box; score: number }[]> {
   ensureRegistered(ctx.models);
-  const tf = await tfjs();
-  const api = await loadFaceApi();
-  const small = fitLongSide(img, DETECTOR_INPUT);
-  const pixels = toFloat(await rgbResized(img, small.width, small.height));
-  const options = new api.SsdMobilenetv1Options({ minConfidence: opts.minScore ?? FACE_MIN_SCORE, maxResults: MAX_FACES });
-  const found = await ctx.models.use<SsdNet, FaceApiDetection[]>(FACE_DETECTOR.id, async (net) => {
+  const minScore = opts.minScore ?? FACE_MIN_SCORE;
+  // face-api's SsdMobilenetv1Options refuses thresholds outside (0, 1).
+  if (!(minScore > 0 && minScore < 1)) throw new RangeError(`minScore must lie in (0, 1), got ${minScore}`);
+  const data = ssdInput(rgb, width, height);
+  const found = await ctx.models.use<FaceDetectorModel, SsdDetection[]>(FACE_DETECTOR.id, async (m) => {
     ctx.signal?.throwIfAborted();
-    const input = tf.tensor3d(pixels, [small.height, small.width, 3], 'float32');
-    try {
-      return await net.locateFaces(input, options);
-    } finally {
-      input.dispose();
-    }
+    const out = await m.session.run({ image: new ort.Tensor('float32', data, [1, 3, SSD_INPUT, SSD_INPUT]) });
+    const boxes = out.box_encodings?.data;
+    const classes = out.class_logits?.data;
+    if (!(boxes instanceof Float32Array) || !(classes instanceof Float32Array)) throw new Error('the face detector returned no float outputs');
+    return ssdDetections(boxes, classes, m.priors, { width, height }, { minScore, maxResults: MAX_FACES });
   });
+  return found.map((d) => ({ box: { left: d.left, top: d.top, width: d.right - d.left, height: d.bottom - d.top }, score: d.score }));
+}
+
+/** Face boxes only (no landmarks), in `img` coordinates (whole pixels), best first. */
+export async function detectFaceBoxes(img: RawImage, ctx: ModelContext, opts: FaceBoxesOptions = {}): Promise<{ box: Box; score: number }[]> {
+  const small = fitLongSide(img, DETECTOR_INPUT);
+  const found = await locateFaces(await rgbResized(img, small.width, small.height), small.width, small.height, ctx, opts);
   const sx = img.width / small.width;
   const sy = img.height / small.height;
   const out: { box: Box; score: number }[] = [];
-  for (const d of found) {
-    const box = clampBox({ left: d.box.x * sx, top: d.box.y * sy, width: d.box.width * sx, height: d.box.height * sy }, img.width, img.height);
-    if (box) out.push({ box, score: d.score });
+  for (const { box: b, score } of found) {
+    const box = clampBox({ left: b.left * sx, top: b.top * sy, width: b.width * sx, height: b.height * sy }, img.width, img.height);
+    if (box) out.push({ box, score });
   }
   return out.sort((a, b) => b.score - a.score);
 }
 
-/** The 68 landmarks of the face in `box`, computed on the face cropped from the full-resolution image. */
-async function landmarksFor(img: RawImage, box: Box, ctx: ModelContext): Promise<Point[]> {
-  const tf = await tfjs();
-  // The net pads its input to a square and resizes it to 112: hand it the crop already at that scale.
-  const small = fitLongSide(box, LANDMARK_INPUT);
-  const pixels = toFloat(await rgbResized(img, small.width, small.height, box));
-  const result = await ctx.models.use<LandmarkNet, Point[]>(FACE_LANDMARKS.id, async (net) => {
+/**
+ * Each box's 68 landmarks in `img` coordinates, computed on the face cropped from the full-resolution image
+ * (boxes in whole pixels, inside the image); all faces in one batched run.
+ */
+export async function faceLandmarks(img: RawImage, boxes: readonly Box[], ctx: ModelContext): Promise<Point[][]> {
+  ensureRegistered(ctx.models);
+  if (boxes.length === 0) return [];
+  // The net pads its input to a square and resizes it to 112: hand it each crop already at that scale.
+  const plane = 3 * LANDMARK_INPUT * LANDMARK_INPUT;
+  const batch = new Float32Array(boxes.length * plane);
+  const sizes = await Promise.all(
+    boxes.map(async (box, i) => {
+      const small = fitLongSide(box, LANDMARK_INPUT);
+      batch.set(landmarkInput(await rgbResized(img, small.width, small.height, box), small.width, small.height), i * plane);
+      return small;
+    }),
+  );
+  const out = await ctx.models.use<OnnxModel, Float32Array>(FACE_LANDMARKS.id, async (m) => {
     ctx.signal?.throwIfAborted();
-    const input = tf.tensor3d(pixels, [small.height, small.width, 3], 'float32');
-    try {
-      const r = await net.detectLandmarks(input);
-      const one = Array.isArray(r) ? r[0] : r;
-      if (!one) throw new Error('the landmark net returned nothing');
-      return one.positions.map((p) => ({ x: p.x, y: p.y }));
-    } finally {
-      input.dispose();
-    }
+    const r = await m.run({ image: new ort.Tensor('float32', batch, [boxes.length, 3, LANDMARK_INPUT, LANDMARK_INPUT]) });
+    const data = r.landmarks?.data;
+    if (!(data instanceof Float32Array)) throw new Error('the landmark net returned no float output');
+    return data;
   });
-  const sx = box.width / small.width;
-  const sy = box.height / small.height;
-  return result.map((p) => ({ x: box.left + p.x * sx, y: box.top + p.y * sy }));
+  return boxes.map((box, i) => {
+    const small = sizes[i] as { width: number; height: number };
+    const sx = box.width / small.width;
+    const sy = box.height / small.height;
+    return landmarkPositions(out.subarray(i * 136, (i + 1) * 136), small.width, small.height).map((p) => ({ x: box.left + p.x * sx, y: box.top + p.y * sy }));
+  });
 }
 
 /** Faces with boxes and 68 landmarks, in `img` coordinates, best first. */
 export async function detectFaces(img: RawImage, ctx: ModelContext, opts: FaceBoxesOptions = {}): Promise<FaceDetection[]> {
-  const boxes = await detectFaceBoxes(img, ctx, opts);
-  const faces: FaceDetection[] = [];
-  for (const { box, score } of boxes) {
-    faces.push({ box, score, landmarks: await landmarksFor(img, box, ctx) });
-  }
-  return faces;
+  const found = await detectFaceBoxes(img, ctx, opts);
+  const landmarks = await faceLandmarks(img, found.map((f) => f.box), ctx);
+  return found.map(({ box, score }, i) => ({ box, score, landmarks: landmarks[i] as Point[] }));
 }
