@@ -1,6 +1,7 @@
-// The few protobuf operations needed to adapt an ONNX graph's fixed input size: walking fields, patching
-// fixed-length values in place, and dropping the graph's value_info (intermediate shapes recorded at export,
-// which would contradict a new input size; onnxruntime infers them again). Not a general ONNX library.
+// The few protobuf operations Atelier needs on ONNX models: walking fields, patching fixed-length values in
+// place, dropping the graph's value_info (intermediate shapes recorded at export, which would contradict a new
+// input size; onnxruntime infers them again), and a small writer for the messages a converted graph needs
+// (model, graph, node, attribute, tensor, value info). Not a general ONNX library.
 
 export interface Field {
   field: number;
@@ -209,4 +210,126 @@ export function float16ToFloat32Model(model: Uint8Array): Uint8Array {
     });
     return bytesField(7, graph);
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing ONNX messages (field numbers from onnx/onnx.proto)
+
+/** Varint of a signed 64-bit integer (two's complement, so negatives take ten bytes as protobuf requires). */
+export function encodeInt64(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n)) throw new Error(`not a safe integer: ${n}`);
+  if (n >= 0) return encodeVarint(n);
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, BigInt(n));
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Uint8Array.from(out);
+}
+
+export function int64Field(field: number, value: number): Uint8Array {
+  return concatBytes([encodeVarint(field * 8), encodeInt64(value)]);
+}
+
+export function stringField(field: number, value: string): Uint8Array {
+  return bytesField(field, new TextEncoder().encode(value));
+}
+
+export function floatField(field: number, value: number): Uint8Array {
+  const out = new Uint8Array(5);
+  out.set(encodeVarint(field * 8 + 5));
+  new DataView(out.buffer).setFloat32(1, value, true);
+  return out;
+}
+
+export const OnnxDataType = { FLOAT: 1 } as const;
+
+/** A TensorProto holding float32 values (raw_data, little-endian as ONNX requires). */
+export function floatTensorProto(name: string, dims: readonly number[], values: Float32Array): Uint8Array {
+  const count = dims.reduce((n, d) => n * d, 1);
+  if (count !== values.length) throw new Error(`tensor ${name}: ${values.length} values for shape [${dims.join(', ')}]`);
+  const raw = new Uint8Array(values.length * 4);
+  const view = new DataView(raw.buffer);
+  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i] as number, true);
+  return concatBytes([...dims.map((d) => int64Field(1, d)), varintField(2, OnnxDataType.FLOAT), stringField(8, name), bytesField(9, raw)]);
+}
+
+// AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8, type 20 (FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7).
+export function intAttribute(name: string, value: number): Uint8Array {
+  return concatBytes([stringField(1, name), int64Field(3, value), varintField(20, 2)]);
+}
+
+export function intsAttribute(name: string, values: readonly number[]): Uint8Array {
+  return concatBytes([stringField(1, name), ...values.map((v) => int64Field(8, v)), varintField(20, 7)]);
+}
+
+export function floatAttribute(name: string, value: number): Uint8Array {
+  return concatBytes([stringField(1, name), floatField(2, value), varintField(20, 1)]);
+}
+
+export function stringAttribute(name: string, value: string): Uint8Array {
+  return concatBytes([stringField(1, name), stringField(4, value), varintField(20, 3)]);
+}
+
+/** NodeProto: inputs ('' for an omitted optional input), outputs, op type and encoded attributes. */
+export function nodeProto(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: readonly Uint8Array[] = [], name?: string): Uint8Array {
+  return concatBytes([
+    ...inputs.map((i) => stringField(1, i)),
+    ...outputs.map((o) => stringField(2, o)),
+    ...(name === undefined ? [] : [stringField(3, name)]),
+    stringField(4, opType),
+    ...attributes.map((a) => bytesField(5, a)),
+  ]);
+}
+
+/** A dimension: a fixed size, a named symbolic size, or null for unknown. */
+export type OnnxDim = number | string | null;
+
+/** ValueInfoProto of a tensor with the given element type and shape. */
+export function tensorValueInfo(name: string, elemType: number, dims: readonly OnnxDim[]): Uint8Array {
+  const shape = concatBytes(
+    dims.map((d) => bytesField(1, d === null ? new Uint8Array(0) : typeof d === 'number' ? int64Field(1, d) : stringField(2, d))),
+  );
+  const tensorType = concatBytes([varintField(1, elemType), bytesField(2, shape)]);
+  return concatBytes([stringField(1, name), bytesField(2, bytesField(1, tensorType))]);
+}
+
+export interface GraphParts {
+  name: string;
+  nodes: readonly Uint8Array[];
+  initializers: readonly Uint8Array[];
+  inputs: readonly Uint8Array[];
+  outputs: readonly Uint8Array[];
+}
+
+/** GraphProto: node 1, name 2, initializer 5, input 11, output 12. */
+export function graphProto(g: GraphParts): Uint8Array {
+  return concatBytes([
+    ...g.nodes.map((n) => bytesField(1, n)),
+    stringField(2, g.name),
+    ...g.initializers.map((t) => bytesField(5, t)),
+    ...g.inputs.map((v) => bytesField(11, v)),
+    ...g.outputs.map((v) => bytesField(12, v)),
+  ]);
+}
+
+export interface ModelParts {
+  graph: Uint8Array;
+  /** Default-domain opset version. */
+  opset: number;
+  /** IR version matching the opset (8 for opsets 15-18). */
+  irVersion: number;
+  producerName: string;
+}
+
+/** ModelProto: ir_version 1, producer_name 2, graph 7, opset_import 8 (domain 1, version 2). */
+export function modelProto(m: ModelParts): Uint8Array {
+  return concatBytes([
+    varintField(1, m.irVersion),
+    stringField(2, m.producerName),
+    bytesField(7, m.graph),
+    bytesField(8, concatBytes([stringField(1, ''), varintField(2, m.opset)])),
+  ]);
 }
