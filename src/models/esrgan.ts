@@ -2,18 +2,18 @@
 // the name, the networks are RDNs (Residual Dense Networks, Zhang et al., CVPR 2018) trained on DIV2K with
 // idealo's image-super-resolution code: "slim" has 2 dense blocks of 4 channels, "medium" 10 blocks of 64. The
 // packages also ship x8 networks; they are not registered because they lost to x4 + Lanczos on every test photo
-// (docs/models.md), so only x2, x3 and x4 are used. TF.js layers models, run on the wasm backend (src/models/runtime/tfjs.ts), taking
-// and producing RGB in 0..255.
+// (docs/models.md), so only x2, x3 and x4 are used. The packages hold TF.js layers models; they are converted to
+// ONNX when loaded (src/models/runtime/keras-to-onnx.ts, which also folds the final nearest upsampling and
+// convolution into a low-resolution convolution + DepthToSpace) and run on onnxruntime with every core. They
+// take and produce RGB in 0..255, planar (NCHW) in the converted graph.
 //
-// Large images are cut into overlapping tiles. The network is split in two so that memory stays bounded at
-// any scale: the body (everything up to the last low-resolution convolution) runs on a whole tile, and the tail
-// (nearest-neighbour upsampling then one 3×3 convolution, whose activations are 3·s² channels at output
-// resolution) runs on strips of that tile with a one-row halo, which reproduces the full network exactly.
-// Tiles overlap by `overlap` input pixels; in each overlap the first `margin` pixels next to a tile's edge
-// (where its zero padding shows) get no weight and the rest blend with a linear ramp. The weights of the tiles
-// sum to one everywhere, so blending neither darkens nor brightens, and no seam is left.
-import type * as TF from '@tensorflow/tfjs';
-import { tfjs, loadTfjsLayersModel } from './runtime/tfjs.js';
+// Large images are cut into overlapping tiles so that activation memory stays bounded. Tiles overlap by
+// `overlap` input pixels; in each overlap the first `margin` pixels next to a tile's edge (where its zero
+// padding shows) get no weight and the rest blend with a linear ramp. The weights of the tiles sum to one
+// everywhere, so blending neither darkens nor brightens, and no seam is left.
+import { readModelArtifacts } from './runtime/tfjs.js';
+import { kerasToOnnx } from './runtime/keras-to-onnx.js';
+import { loadOnnx, ort, type OnnxModel } from './runtime/onnx.js';
 import { models, type ModelFiles, type ModelRegistry, type ModelSpec } from './registry.js';
 import type { RawImage } from '../pipeline/raw-image.js';
 
@@ -46,58 +46,44 @@ export function esrganSpec(size: EsrganSize, scale: EsrganScale): ModelSpec {
   };
 }
 
-/** A loaded network, split into its low-resolution body and its upsampling tail. */
+/** A loaded network: the converted graph on onnxruntime, planar RGB 0..255 in and out. */
 export interface EsrganNet {
   size: EsrganSize;
   scale: EsrganScale;
-  /** Input RGB 0..255 → features at input resolution (3·s² channels). */
-  body: TF.LayersModel;
-  /** The tail convolution's weights: [3, 3, 3·s², 3] and [3]. */
-  kernel: TF.Tensor4D;
-  bias: TF.Tensor1D;
-  /** Channels of the body's output. */
-  features: number;
-  /** The whole network as shipped (owns every weight; disposed on release). */
-  full: TF.LayersModel;
+  model: OnnxModel;
+  /** The graph's input and output names. */
+  input: string;
+  output: string;
 }
 
 async function loadEsrgan(files: ModelFiles, size: EsrganSize, scale: EsrganScale): Promise<EsrganNet> {
-  const tf = await tfjs();
-  const full = await loadTfjsLayersModel(files.files[0] as string);
-  const names = full.layers.map((l) => l.name);
-  const upIndex = names.indexOf('UPsample');
-  const sr = full.layers[names.length - 1];
-  // The split below relies on the idealo RDN layout: ... → UPN3 → UpSampling2D(nearest) → SR conv (linear).
-  if (upIndex !== names.length - 2 || !sr || sr.name !== 'SR') {
-    full.dispose();
-    throw new Error(`unexpected ESRGAN graph ending in ${names.slice(-3).join(', ')}`);
+  const graph = kerasToOnnx(await readModelArtifacts(files.files[0] as string));
+  const model = await loadOnnx(graph);
+  const net = { size, scale, model, input: model.inputNames[0] as string, output: model.outputNames[0] as string };
+  // The tiling below needs RGB in, RGB out at exactly `scale` times the size: check once on a small input.
+  try {
+    const probe = await runPlanar(net, new Float32Array(3 * 8 * 8), 8, 8);
+    if (probe.dims.join() !== [1, 3, 8 * scale, 8 * scale].join()) {
+      throw new Error(`${esrganModelId(size, scale)} maps an 8×8 RGB input to [${probe.dims.join(', ')}], not [1, 3, ${8 * scale}, ${8 * scale}]`);
+    }
+  } catch (err) {
+    await model.release();
+    throw err;
   }
-  const srConfig = sr.getConfig() as { activation?: string; padding?: string };
-  const upConfig = full.layers[upIndex]!.getConfig() as { size?: number[]; interpolation?: string };
-  const [kernel, bias] = sr.getWeights() as [TF.Tensor4D, TF.Tensor1D];
-  // The tail strips carry a one-row halo, which is exactly right for a 3×3 'same' convolution only.
-  const tailOk =
-    (srConfig.activation ?? 'linear') === 'linear' &&
-    srConfig.padding === 'same' &&
-    (upConfig.interpolation ?? 'nearest') === 'nearest' &&
-    upConfig.size?.[0] === scale &&
-    upConfig.size?.[1] === scale &&
-    kernel.shape[0] === 3 &&
-    kernel.shape[1] === 3 &&
-    kernel.shape[3] === 3;
-  if (!tailOk) {
-    full.dispose();
-    throw new Error('unexpected ESRGAN tail (expected nearest upsampling and a linear 3×3 convolution to RGB)');
-  }
-  const before = full.layers[upIndex - 1]!;
-  const body = tf.model({ inputs: full.inputs, outputs: before.output as TF.SymbolicTensor });
-  return { size, scale, body, kernel, bias, features: kernel.shape[2], full };
+  return net;
+}
+
+async function runPlanar(net: Pick<EsrganNet, 'model' | 'input' | 'output'>, planes: Float32Array, width: number, height: number): Promise<ort.Tensor> {
+  const result = await net.model.run({ [net.input]: new ort.Tensor('float32', planes, [1, 3, height, width]) });
+  const out = result[net.output];
+  if (!out) throw new Error(`the ESRGAN graph returned no ${net.output}`);
+  return out;
 }
 
 export function registerEsrganModels(registry: ModelRegistry): void {
   for (const size of ['slim', 'medium'] as const) {
     for (const scale of ESRGAN_SCALES) {
-      registry.register(esrganSpec(size, scale), (f) => loadEsrgan(f, size, scale), (net) => net.full.dispose());
+      registry.register(esrganSpec(size, scale), (f) => loadEsrgan(f, size, scale), (net) => net.model.release());
     }
   }
 }
@@ -168,20 +154,18 @@ function ramp(u: number, from: number, to: number): number {
 // Inference
 
 export interface TilingOptions {
-  /** Largest tile side in input pixels (default 256). */
+  /** Largest tile side in input pixels (default DEFAULT_TILING.tile). */
   tile?: number;
   /** Overlap between neighbouring tiles in input pixels (default 32). */
   overlap?: number;
   /** Input pixels next to a shared tile edge that get no weight (default 8; the rest of the overlap is a ramp). */
   margin?: number;
-  /** Output rows per tail strip are chosen so a strip's upsampled activations stay under this many bytes. */
-  stripBytes?: number;
   signal?: AbortSignal;
 }
 
-export const DEFAULT_TILING = { tile: 256, overlap: 32, margin: 8, stripBytes: 48 * 1024 * 1024 } as const;
+export const DEFAULT_TILING = { tile: 256, overlap: 32, margin: 8 } as const;
 
-/** Gives the event loop a turn between tiles (inference itself blocks it) and honours cancellation. */
+/** Gives the event loop a turn between tiles and honours cancellation. */
 async function yieldTurn(signal?: AbortSignal): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
   signal?.throwIfAborted();
@@ -192,12 +176,10 @@ async function yieldTurn(signal?: AbortSignal): Promise<void> {
  * RGB at exactly `scale` times its size.
  */
 export async function esrganUpscale(net: EsrganNet, img: RawImage, options: TilingOptions = {}): Promise<RawImage> {
-  const tf = await tfjs();
   const tile = options.tile ?? DEFAULT_TILING.tile;
   const overlap = options.overlap ?? DEFAULT_TILING.overlap;
   const margin = options.margin ?? DEFAULT_TILING.margin;
   if (2 * margin >= overlap) throw new Error(`margin (${margin}) must be less than half the overlap (${overlap})`);
-  const stripBytes = options.stripBytes ?? DEFAULT_TILING.stripBytes;
   const s = net.scale;
   const W = img.width;
   const H = img.height;
@@ -224,7 +206,7 @@ export async function esrganUpscale(net: EsrganNet, img: RawImage, options: Tili
     for (let tx = 0; tx < xs.length; tx++) {
       await yieldTurn(options.signal);
       const sx = xs[tx] as Span;
-      const hr = await runTile(tf, net, img, sx, sy, stripBytes);
+      const hr = await runTile(net, img, sx, sy);
       accumulate(band, OW, hr, sx, sy, s, xWeights[tx] as Float32Array, yWeights);
     }
     const finalEnd = ty + 1 < ys.length ? (ys[ty + 1] as Span).start * s : OH;
@@ -233,49 +215,26 @@ export async function esrganUpscale(net: EsrganNet, img: RawImage, options: Tili
   return { data: out, width: OW, height: OH, channels: 3 };
 }
 
-/** The network's output for one tile: Float32 RGB at scale × the tile's size. */
-async function runTile(tf: typeof TF, net: EsrganNet, img: RawImage, sx: Span, sy: Span, stripBytes: number): Promise<Float32Array> {
-  const s = net.scale;
+/** The network's output for one tile: Float32 planar RGB at scale × the tile's size. */
+async function runTile(net: EsrganNet, img: RawImage, sx: Span, sy: Span): Promise<Float32Array> {
   const tw = sx.end - sx.start;
   const th = sy.end - sy.start;
-  const input = new Float32Array(tw * th * 3);
+  const plane = tw * th;
+  const input = new Float32Array(plane * 3);
   const c = img.channels;
   for (let y = 0; y < th; y++) {
     let i = ((sy.start + y) * img.width + sx.start) * c;
-    let o = y * tw * 3;
-    for (let x = 0; x < tw; x++, i += c, o += 3) {
+    let o = y * tw;
+    for (let x = 0; x < tw; x++, i += c, o++) {
       input[o] = img.data[i] as number;
-      input[o + 1] = img.data[i + 1] as number;
-      input[o + 2] = img.data[i + 2] as number;
+      input[o + plane] = img.data[i + 1] as number;
+      input[o + 2 * plane] = img.data[i + 2] as number;
     }
   }
-  const features = tf.tidy(() => net.body.predict(tf.tensor4d(input, [1, th, tw, 3])) as TF.Tensor4D);
-  try {
-    const result = new Float32Array(th * s * tw * s * 3);
-    // Input rows per strip so that the upsampled strip (features × s² × width × 4 bytes) fits the budget.
-    const bytesPerRow = net.features * s * s * tw * 4;
-    const rows = Math.max(1, Math.min(th, Math.floor(stripBytes / bytesPerRow)));
-    for (let r0 = 0; r0 < th; r0 += rows) {
-      const r1 = Math.min(th, r0 + rows);
-      // One input row of halo on each side inside the tile gives the 3×3 convolution its true neighbours.
-      const h0 = Math.max(0, r0 - 1);
-      const h1 = Math.min(th, r1 + 1);
-      const strip = tf.tidy(() => {
-        const part = features.slice([0, h0, 0, 0], [1, h1 - h0, tw, net.features]);
-        const up = tf.image.resizeNearestNeighbor(part, [(h1 - h0) * s, tw * s]);
-        const y = tf.add(tf.conv2d(up, net.kernel, 1, 'same'), net.bias) as TF.Tensor4D;
-        return y.slice([0, (r0 - h0) * s, 0, 0], [1, (r1 - r0) * s, tw * s, 3]);
-      });
-      const data = (await strip.data()) as Float32Array;
-      strip.dispose();
-      result.set(data, r0 * s * tw * s * 3);
-    }
-    return result;
-  } finally {
-    features.dispose();
-  }
+  return (await runPlanar(net, input, tw, th)).data as Float32Array;
 }
 
+/** Adds a tile's planar output, weighted, into the interleaved band. */
 function accumulate(
   band: Float32Array,
   OW: number,
@@ -288,18 +247,19 @@ function accumulate(
 ): void {
   const tw = (sx.end - sx.start) * s;
   const th = (sy.end - sy.start) * s;
+  const plane = tw * th;
   const left = sx.start * s;
   for (let y = 0; y < th; y++) {
     const rowWeight = wy[y] as number;
     if (rowWeight === 0) continue;
-    let i = y * tw * 3;
+    let i = y * tw;
     let o = (y * OW + left) * 3;
-    for (let x = 0; x < tw; x++, i += 3, o += 3) {
+    for (let x = 0; x < tw; x++, i++, o += 3) {
       const w = rowWeight * (wx[x] as number);
       if (w === 0) continue;
       band[o] = (band[o] as number) + w * (hr[i] as number);
-      band[o + 1] = (band[o + 1] as number) + w * (hr[i + 1] as number);
-      band[o + 2] = (band[o + 2] as number) + w * (hr[i + 2] as number);
+      band[o + 1] = (band[o + 1] as number) + w * (hr[i + plane] as number);
+      band[o + 2] = (band[o + 2] as number) + w * (hr[i + 2 * plane] as number);
     }
   }
 }

@@ -103,8 +103,3 @@ export async function loadTfjsGraphModel(modelJsonPath: string): Promise<TF.Grap
   const tf = await tfjs();
   return tf.loadGraphModel(fileHandler(modelJsonPath));
 }
-
-export async function loadTfjsLayersModel(modelJsonPath: string): Promise<TF.LayersModel> {
-  const tf = await tfjs();
-  return tf.loadLayersModel(fileHandler(modelJsonPath));
-}
