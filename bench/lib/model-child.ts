@@ -266,7 +266,7 @@ export async function runChild(spec: ChildSpec): Promise<ChildResult> {
   let isolated = true;
   let bareTimes: ChildResult['bare'];
   if (bare) {
-    const m = await measure(bare.run, spec.runs, spec.warmup, 'bare');
+    const m = await measure(bare.run, spec.runs, spec.warmup, bare.multiplier > 1 ? `bare (1 of ${bare.multiplier})` : 'bare');
     isolated &&= m.isolated;
     const k = bare.multiplier;
     bareTimes = {

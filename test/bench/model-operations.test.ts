@@ -73,7 +73,7 @@ function result(name: string, mp: number, opSeconds: number[], peakMiB: number, 
 describe('summary and targets', () => {
   test('medians and ratios to the bare call', () => {
     const s = summarise(result('remove-png', 1, [3, 1, 2], 900, { seconds: [0.5, 1, 4], peakMiB: 600 }).result as ChildResult);
-    assert.deepEqual(s, { seconds: 2, cpuSeconds: 2, peakMiB: 900, bareSeconds: 1, bareCpuSeconds: 1, barePeakMiB: 600, secondsRatio: 2, peakRatio: 1.5 });
+    assert.deepEqual(s, { seconds: 2, cpuSeconds: 2, peakMiB: 900, bareSeconds: 1, bareCpuSeconds: 1, barePeakMiB: 600, secondsRatio: 2, cpuRatio: 2, peakRatio: 1.5 });
   });
   test('verdicts against the issue targets; what did not run says why', () => {
     const lines = evaluateTargets([
