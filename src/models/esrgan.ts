@@ -50,6 +50,9 @@ export function esrganSpec(size: EsrganSize, scale: EsrganScale): ModelSpec {
 export interface EsrganNet {
   size: EsrganSize;
   scale: EsrganScale;
+  /** The converted graph (ONNX bytes): planar RGB 0..255 in and out. */
+  graph: Uint8Array;
+  /** The session opened at load, kept warm: used on CUDA and for single-tile calls on the CPU. */
   model: OnnxModel;
   /** The graph's input and output names. */
   input: string;
@@ -59,10 +62,10 @@ export interface EsrganNet {
 async function loadEsrgan(files: ModelFiles, size: EsrganSize, scale: EsrganScale): Promise<EsrganNet> {
   const graph = kerasToOnnx(await readModelArtifacts(files.files[0] as string));
   const model = await loadOnnx(graph);
-  const net = { size, scale, model, input: model.inputNames[0] as string, output: model.outputNames[0] as string };
+  const net = { size, scale, graph, model, input: model.inputNames[0] as string, output: model.outputNames[0] as string };
   // The tiling below needs RGB in, RGB out at exactly `scale` times the size: check once on a small input.
   try {
-    const probe = await runPlanar(net, new Float32Array(3 * 8 * 8), 8, 8);
+    const probe = await runPlanar(model, net, new Float32Array(3 * 8 * 8), 8, 8);
     if (probe.dims.join() !== [1, 3, 8 * scale, 8 * scale].join()) {
       throw new Error(`${esrganModelId(size, scale)} maps an 8×8 RGB input to [${probe.dims.join(', ')}], not [1, 3, ${8 * scale}, ${8 * scale}]`);
     }
@@ -73,11 +76,29 @@ async function loadEsrgan(files: ModelFiles, size: EsrganSize, scale: EsrganScal
   return net;
 }
 
-async function runPlanar(net: Pick<EsrganNet, 'model' | 'input' | 'output'>, planes: Float32Array, width: number, height: number): Promise<ort.Tensor> {
-  const result = await net.model.run({ [net.input]: new ort.Tensor('float32', planes, [1, 3, height, width]) });
-  const out = result[net.output];
-  if (!out) throw new Error(`the ESRGAN graph returned no ${net.output}`);
+async function runPlanar(
+  model: OnnxModel,
+  names: Pick<EsrganNet, 'input' | 'output'>,
+  planes: Float32Array,
+  width: number,
+  height: number,
+): Promise<ort.Tensor> {
+  const result = await model.run({ [names.input]: new ort.Tensor('float32', planes, [1, 3, height, width]) });
+  const out = result[names.output];
+  if (!out) throw new Error(`the ESRGAN graph returned no ${names.output}`);
   return out;
+}
+
+/**
+ * The session one upscale runs its tiles on. On the CPU, several tiles get a session of their own with
+ * onnxruntime's memory arena: reusing the previous tile's activation buffers instead of mapping fresh pages for
+ * every tile saves about 30% of the CPU time, but an arena keeps its peak allocated for as long as the session
+ * lives, so this one lives only for the call (opening it takes ~10 ms). One tile, or CUDA, uses the warm session.
+ */
+async function sessionFor(net: EsrganNet, tiles: number): Promise<{ model: OnnxModel; close: () => Promise<void> }> {
+  if (tiles === 1 || net.model.device !== 'cpu') return { model: net.model, close: async () => {} };
+  const model = await loadOnnx(net.graph, { memArena: true });
+  return { model, close: () => model.release() };
 }
 
 export function registerEsrganModels(registry: ModelRegistry): void {
@@ -193,30 +214,35 @@ export async function esrganUpscale(net: EsrganNet, img: RawImage, options: Tili
   // Accumulates the current row of tiles at output resolution; rows above the next tile row's top are final.
   let band = new Float32Array(0);
   let bandTop = 0;
-  for (let ty = 0; ty < ys.length; ty++) {
-    const sy = ys[ty] as Span;
-    const yWeights = spanWeights(ys, ty, s, margin);
-    const top = sy.start * s;
-    const bottom = sy.end * s;
-    // Carry the rows this tile row shares with the previous one.
-    const next = new Float32Array((bottom - top) * OW * 3);
-    if (band.length > 0) next.set(band.subarray((top - bandTop) * OW * 3));
-    band = next;
-    bandTop = top;
-    for (let tx = 0; tx < xs.length; tx++) {
-      await yieldTurn(options.signal);
-      const sx = xs[tx] as Span;
-      const hr = await runTile(net, img, sx, sy);
-      accumulate(band, OW, hr, sx, sy, s, xWeights[tx] as Float32Array, yWeights);
+  const session = await sessionFor(net, xs.length * ys.length);
+  try {
+    for (let ty = 0; ty < ys.length; ty++) {
+      const sy = ys[ty] as Span;
+      const yWeights = spanWeights(ys, ty, s, margin);
+      const top = sy.start * s;
+      const bottom = sy.end * s;
+      // Carry the rows this tile row shares with the previous one.
+      const next = new Float32Array((bottom - top) * OW * 3);
+      if (band.length > 0) next.set(band.subarray((top - bandTop) * OW * 3));
+      band = next;
+      bandTop = top;
+      for (let tx = 0; tx < xs.length; tx++) {
+        await yieldTurn(options.signal);
+        const sx = xs[tx] as Span;
+        const hr = await runTile(session.model, net, img, sx, sy);
+        accumulate(band, OW, hr, sx, sy, s, xWeights[tx] as Float32Array, yWeights);
+      }
+      const finalEnd = ty + 1 < ys.length ? (ys[ty + 1] as Span).start * s : OH;
+      writeRows(band, out, OW, top, finalEnd - top, top);
     }
-    const finalEnd = ty + 1 < ys.length ? (ys[ty + 1] as Span).start * s : OH;
-    writeRows(band, out, OW, top, finalEnd - top, top);
+  } finally {
+    await session.close();
   }
   return { data: out, width: OW, height: OH, channels: 3 };
 }
 
 /** The network's output for one tile: Float32 planar RGB at scale × the tile's size. */
-async function runTile(net: EsrganNet, img: RawImage, sx: Span, sy: Span): Promise<Float32Array> {
+async function runTile(model: OnnxModel, net: EsrganNet, img: RawImage, sx: Span, sy: Span): Promise<Float32Array> {
   const tw = sx.end - sx.start;
   const th = sy.end - sy.start;
   const plane = tw * th;
@@ -231,7 +257,7 @@ async function runTile(net: EsrganNet, img: RawImage, sx: Span, sy: Span): Promi
       input[o + 2 * plane] = img.data[i + 2] as number;
     }
   }
-  return (await runPlanar(net, input, tw, th)).data as Float32Array;
+  return (await runPlanar(model, net, input, tw, th)).data as Float32Array;
 }
 
 /** Adds a tile's planar output, weighted, into the interleaved band. */
