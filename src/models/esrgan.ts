@@ -184,6 +184,9 @@ export interface TilingOptions {
   signal?: AbortSignal;
 }
 
+// 256-pixel tiles: measured on medium at 1 MP, 320 to 544 save only 5-10% of the time (smaller tiles stay in
+// cache better, which offsets most of the saved overlap) for +130 MB to +1.3 GB of peak memory. The overlap
+// covers the networks' receptive field (18 pixels) with room for the blend ramp.
 export const DEFAULT_TILING = { tile: 256, overlap: 32, margin: 8 } as const;
 
 /** Gives the event loop a turn between tiles and honours cancellation. */
