@@ -83,12 +83,12 @@ interface FaceDetectorModel {
 
 async function loadSsd(files: ModelFiles): Promise<FaceDetectorModel> {
   const weights = readWeightsManifest(files.files[0] as string);
-  const session = await loadOnnx(buildSsdMobilenetV1Onnx(weights));
+  const session = await loadOnnx(buildSsdMobilenetV1Onnx(weights), { spinning: false });
   return { session, priors: ssdPriors(weights) };
 }
 
 async function loadLandmarks(files: ModelFiles): Promise<OnnxModel> {
-  return loadOnnx(buildFaceLandmark68Onnx(readWeightsManifest(files.files[0] as string)));
+  return loadOnnx(buildFaceLandmark68Onnx(readWeightsManifest(files.files[0] as string)), { spinning: false });
 }
 
 function registerDetector(registry: ModelRegistry): void {

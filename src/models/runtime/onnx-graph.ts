@@ -78,8 +78,17 @@ function encodeAttribute(name: string, value: AttrValue): Uint8Array {
   return concatBytes(parts);
 }
 
-/** TensorProto with its values as little-endian raw_data. */
-export function encodeTensor(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array {
+/** A length-delimited field as a list of parts (header, then the payload's parts uncopied). */
+function delimited(field: number, parts: readonly Uint8Array[]): Uint8Array[] {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  return [encodeVarint(field * 8 + 2), encodeVarint(length), ...parts];
+}
+
+/**
+ * TensorProto with its values as little-endian raw_data, as parts: on little-endian machines the last part is
+ * a view of `data`, so that large weights are copied once, into the finished model.
+ */
+function tensorParts(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array[] {
   const count = dims.reduce((n, d) => n * d, 1);
   if (data.length !== count) throw new Error(`tensor ${name}: ${data.length} values for dims [${dims.join(',')}]`);
   let raw: Uint8Array;
@@ -91,12 +100,17 @@ export function encodeTensor(name: string, dims: readonly number[], data: Float3
     if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
     else data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
   }
-  return concatBytes([
+  return [
     ...dims.map((d) => intField(1, d)),
     varintField(2, data instanceof Float32Array ? ONNX_FLOAT : ONNX_INT64),
     stringField(8, name),
-    bytesField(9, raw),
-  ]);
+    ...delimited(9, [raw]),
+  ];
+}
+
+/** TensorProto with its values as little-endian raw_data. */
+export function encodeTensor(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array {
+  return concatBytes(tensorParts(name, dims, data));
 }
 
 function encodeValueInfo(name: string, type: ElemType, dims: readonly Dim[]): Uint8Array {
@@ -115,7 +129,7 @@ export interface EncodeOptions {
 /** Builds one graph: call `input`, `initializer`/`constant`, `node` in data-flow order, then `output` and `encode`. */
 export class OnnxGraphBuilder {
   private readonly nodes: Uint8Array[] = [];
-  private readonly initializers: Uint8Array[] = [];
+  private readonly initializers: Uint8Array[][] = [];
   private readonly inputs: Uint8Array[] = [];
   private readonly outputs: Uint8Array[] = [];
   private readonly names = new Set<string>();
@@ -142,21 +156,21 @@ export class OnnxGraphBuilder {
   /** A float32 weight tensor; returns its (possibly de-duplicated) name. */
   initializer(name: string, dims: readonly number[], data: Float32Array): string {
     const unique = this.fresh(name);
-    this.initializers.push(encodeTensor(unique, dims, data));
+    this.initializers.push(tensorParts(unique, dims, data));
     return unique;
   }
 
   /** An int64 constant (shapes, axes). */
   int64(name: string, values: readonly number[]): string {
     const unique = this.fresh(name);
-    this.initializers.push(encodeTensor(unique, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+    this.initializers.push(tensorParts(unique, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
     return unique;
   }
 
   /** A float32 scalar constant. */
   scalar(name: string, value: number): string {
     const unique = this.fresh(name);
-    this.initializers.push(encodeTensor(unique, [], Float32Array.of(value)));
+    this.initializers.push(tensorParts(unique, [], Float32Array.of(value)));
     return unique;
   }
 
@@ -187,17 +201,18 @@ export class OnnxGraphBuilder {
 
   /** The ModelProto bytes (IR version 8). */
   encode(opts: EncodeOptions = {}): Uint8Array {
-    const graph = concatBytes([
+    const graph = [
       ...this.nodes.map((n) => bytesField(1, n)),
       stringField(2, opts.graphName ?? 'graph'),
-      ...this.initializers.map((t) => bytesField(5, t)),
+      ...this.initializers.flatMap((t) => delimited(5, t)),
       ...this.inputs.map((v) => bytesField(11, v)),
       ...this.outputs.map((v) => bytesField(12, v)),
-    ]);
+    ];
+    // One copy of the weights, into the result.
     return concatBytes([
       varintField(1, 8),
       stringField(2, opts.producer ?? 'atelier'),
-      bytesField(7, graph),
+      ...delimited(7, graph),
       bytesField(8, concatBytes([stringField(1, ''), varintField(2, opts.opset ?? 13)])),
     ]);
   }
