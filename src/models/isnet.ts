@@ -209,7 +209,9 @@ async function loadIsnet(files: ModelFiles, key: string): Promise<IsnetModel> {
   const size = isnetInputSize();
   // Single precision on CPU: faster and lighter than letting onnxruntime cast fp16 activations per operator.
   const bytes = float16ToFloat32Model(isnetGraphForSize(assembleChunks(files.root, key), size));
-  const onnx = await loadOnnx(bytes);
+  // Without spinning the two intra-op threads sleep between operators: ~5 % less CPU and no slower (1024²:
+  // 2.15 s wall / 4.15 s CPU against 2.2 s / 4.4 s spinning, measured side by side).
+  const onnx = await loadOnnx(bytes, { spinning: false });
   if (onnx.inputNames[0] !== 'input' || onnx.outputNames[0] !== 'output') {
     await onnx.release();
     throw new Error(`unexpected ISNet graph (inputs ${onnx.inputNames.join(',')}, outputs ${onnx.outputNames.join(',')})`);
