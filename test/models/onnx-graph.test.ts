@@ -1,20 +1,14 @@
-// The tiny ONNX writer (src/models/runtime/onnx-graph.ts): its bytes decode with the reference protobuf schema
-// (onnx-proto), and TF-style convolutions written with it compute on onnxruntime what TF's conv2d /
-// depthwiseConv2d with 'same' padding compute (a direct NHWC implementation here).
+// OnnxGraphBuilder and the TF layout helpers (src/models/runtime/onnx-graph.ts): the models it encodes decode
+// with the reference protobuf schema (the onnx-proto package), and TF-style convolutions written with it compute
+// on onnxruntime what TF's conv2d / depthwiseConv2d with 'same' padding compute (a direct NHWC implementation
+// here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
-import { OnnxGraphBuilder, encodeSignedVarint, hwioToOihw, samePadding, tfConv2d, type FeatureMap } from '../../src/models/runtime/onnx-graph.js';
+import { OnnxGraphBuilder, hwioToOihw, samePadding, sameStride1Pads, tfConv2d, type FeatureMap } from '../../src/models/runtime/onnx-graph.js';
 import { loadOnnx, ort } from '../../src/models/runtime/onnx.js';
 
 const { onnx } = onnxProto;
-
-test('signed varints: small values in one or two bytes, negatives in ten (two\'s complement)', () => {
-  assert.deepEqual([...encodeSignedVarint(0)], [0]);
-  assert.deepEqual([...encodeSignedVarint(300)], [0xac, 0x02]);
-  assert.deepEqual([...encodeSignedVarint(-1)], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-  assert.deepEqual([...encodeSignedVarint(-2)], [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-});
 
 test('TF same padding puts the odd pixel after; stride 1 pads symmetrically', () => {
   assert.deepEqual(samePadding(512, 3, 2), [0, 1]);
@@ -22,6 +16,16 @@ test('TF same padding puts the odd pixel after; stride 1 pads symmetrically', ()
   assert.deepEqual(samePadding(4, 3, 2), [0, 1]);
   assert.deepEqual(samePadding(7, 3, 1), [1, 1]);
   assert.deepEqual(samePadding(2, 1, 1), [0, 0]);
+  // Dilation 2 spans 5 pixels with a 3-tap kernel.
+  assert.deepEqual(samePadding(7, 3, 1, 2), [2, 2]);
+  assert.deepEqual(samePadding(8, 3, 2, 2), [1, 2]);
+});
+
+test('stride-1 same pads do not depend on the size: (k − 1)·d per axis, the odd one at the bottom/right', () => {
+  assert.deepEqual(sameStride1Pads([3, 3]), [1, 1, 1, 1]);
+  assert.deepEqual(sameStride1Pads([4, 1]), [1, 0, 2, 0]);
+  assert.deepEqual(sameStride1Pads([3, 2], [2, 3]), [2, 1, 2, 2]);
+  for (const size of [1, 5, 64, 513]) assert.deepEqual(samePadding(size, 4, 1, 3), [4, 5]);
 });
 
 test('hwioToOihw moves every weight to [out, in, kh, kw]', () => {
@@ -39,7 +43,7 @@ test('the encoded model decodes with onnx-proto: nodes, every attribute kind, in
   const r = g.op('Reshape', [x, shape], {}, 'reshape');
   const leaky = g.op('LeakyRelu', [r], { alpha: { f: 0.25 } });
   g.node('Identity', [leaky], { note: 'text', ints: [3, -4], floats: { floats: [0.5, -1.5] }, count: -7 }, 'id', ['y']);
-  g.output('y', 'float32', ['batch', 2, 2]);
+  g.output('y', 'float32', ['batch', null, 2]);
   const model = onnx.ModelProto.decode(g.encode({ opset: 13, graphName: 'check' }));
   assert.equal(Number(model.irVersion), 8);
   assert.equal(Number(model.opsetImport[0]?.version), 13);
@@ -64,6 +68,9 @@ test('the encoded model decodes with onnx-proto: nodes, every attribute kind, in
   assert.deepEqual([...new BigInt64Array(Uint8Array.from(init?.rawData ?? []).buffer)], [-1n, 2n, 2n]);
   const dims = graph.input?.[0]?.type?.tensorType?.shape?.dim ?? [];
   assert.deepEqual(dims.map((d) => d.dimParam || Number(d.dimValue)), ['batch', 4]);
+  // An unknown dimension is a Dimension with neither a value nor a name.
+  const outDims = graph.output?.[0]?.type?.tensorType?.shape?.dim ?? [];
+  assert.deepEqual(outDims.map((d) => d.dimParam || (d.dimValue == null ? null : Number(d.dimValue))), ['batch', null, 2]);
 });
 
 /** TF's conv2d (or depthwiseConv2d) with 'same' padding on an NHWC image, batch 1, computed directly. */

@@ -15,17 +15,8 @@
 // low-resolution one, so the two compute the same sums with the same weights while the upsampled activations
 // (s² times the pixels of the widest tensor in the tail) are never made.
 import type { io } from '@tensorflow/tfjs';
-import {
-  OnnxDataType,
-  floatTensorProto,
-  graphProto,
-  intAttribute,
-  intsAttribute,
-  modelProto,
-  nodeProto,
-  stringAttribute,
-  tensorValueInfo,
-} from './onnx-proto.js';
+import { halfToFloat, type AttrValue } from './onnx-proto.js';
+import { OnnxGraphBuilder, hwioToOihw, sameStride1Pads } from './onnx-graph.js';
 
 export interface KerasToOnnxOptions {
   /** Rewrite nearest upsampling + stride-1 'same' convolution as a low-resolution convolution + DepthToSpace (default true). */
@@ -34,7 +25,6 @@ export interface KerasToOnnxOptions {
 
 const SUPPORTED = 'InputLayer, Conv2D, Activation, Concatenate, Add, UpSampling2D';
 const OPSET = 17;
-const IR_VERSION = 8;
 
 interface KerasLayer {
   class_name: string;
@@ -70,15 +60,6 @@ function weightBuffer(data: io.WeightData | undefined): ArrayBuffer {
     o += b.byteLength;
   }
   return out.buffer;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /** The weight tensors by name, as float32 (quantised weights dequantised the way TF.js does it). */
@@ -320,27 +301,6 @@ function convOf(layer: KerasLayer, name: string, weights: Map<string, Weight>, i
   return { name, kernel, bias, filters, kernelSize, strides, dilations, padding, activation: activationOp(c.activation, layer, name) };
 }
 
-/** HWIO (Keras) → OIHW (ONNX). */
-function toOihw(k: Weight): Float32Array {
-  const [kh, kw, ki, ko] = k.shape as [number, number, number, number];
-  const out = new Float32Array(k.values.length);
-  for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) {
-      for (let i = 0; i < ki; i++) {
-        for (let o = 0; o < ko; o++) out[((o * ki + i) * kh + y) * kw + x] = k.values[((y * kw + x) * ki + i) * ko + o] as number;
-      }
-    }
-  }
-  return out;
-}
-
-/** TensorFlow's 'same' padding at stride 1: (k − 1)·d in all, the odd one at the end. */
-function samePads(kernel: readonly [number, number], dilations: readonly [number, number]): [number, number, number, number] {
-  const th = (kernel[0] - 1) * dilations[0];
-  const tw = (kernel[1] - 1) * dilations[1];
-  return [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
-}
-
 /**
  * The kernel of `conv` applied after nearest upsampling by `s`, as a low-resolution kernel with s² phases of its
  * output channels in DepthToSpace (DCR) order: channel (py·s + px)·O + o.
@@ -352,7 +312,7 @@ export function foldUpsampledKernel(kernel: Weight, bias: Float32Array | undefin
   pads: [number, number, number, number];
 } {
   const [kh, kw, ki, ko] = kernel.shape as [number, number, number, number];
-  const [pt, pl] = samePads([kh, kw], [1, 1]);
+  const [pt, pl] = sameStride1Pads([kh, kw]);
   // Low-resolution offset of upsampled tap k for output phase p: ⌊(p + k − pad) / s⌋.
   const lo = (p: number, k: number, pad: number) => Math.floor((p + k - pad) / s);
   const minY = lo(0, 0, pt);
@@ -395,9 +355,7 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
   const weights = decodeWeights(artifacts.weightSpecs ?? [], artifacts.weightData);
   const plan = calls(model);
 
-  const nodes: Uint8Array[] = [];
-  const initializers: Uint8Array[] = [];
-  const graphInputs: Uint8Array[] = [];
+  const g = new OnnxGraphBuilder();
   // Keras tensor → ONNX value holding it, and its channel count.
   const value = new Map<string, string>();
   const channels = new Map<string, number>();
@@ -408,10 +366,6 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
   for (const o of plan.outputs) consumers.set(o, (consumers.get(o) ?? 0) + 1);
   const callOf = new Map(plan.calls.flatMap((c) => c.inputs.map((i) => [i, c] as const)));
 
-  const constant = (name: string, dims: number[], values: Float32Array): string => {
-    initializers.push(floatTensorProto(name, dims, values));
-    return name;
-  };
   const read = (key: string): string => value.get(key) as string;
 
   for (const input of plan.inputs) {
@@ -423,8 +377,7 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
     const dtype = input.config.dtype ?? 'float32';
     if (dtype !== 'float32') throw new Error(`input ${name} has dtype ${String(dtype)}; only float32 is supported`);
     const dim = (d: number | null | undefined, symbol: string) => (typeof d === 'number' ? d : symbol);
-    graphInputs.push(tensorValueInfo(name, OnnxDataType.FLOAT, [dim(shape[0], 'batch'), c, dim(shape[1], `${name}_height`), dim(shape[2], `${name}_width`)]));
-    value.set(name, name);
+    value.set(name, g.input(name, 'float32', [dim(shape[0], 'batch'), c, dim(shape[1], `${name}_height`), dim(shape[2], `${name}_width`)]));
     channels.set(name, c);
   }
 
@@ -440,46 +393,41 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
       const out = conv.activation ? `${name}/conv` : name;
       if (up) {
         const f = foldUpsampledKernel(conv.kernel, conv.bias, up.factor);
-        const w = constant(`${name}/kernel_folded`, f.shape, f.weights);
-        const b = constant(`${name}/bias_folded`, [f.shape[0]], f.bias);
+        const w = g.initializer(`${name}/kernel_folded`, f.shape, f.weights);
+        const b = g.initializer(`${name}/bias_folded`, [f.shape[0]], f.bias);
         const phases = `${name}/phases`;
-        nodes.push(nodeProto('Conv', [up.from, w, b], [phases], [intsAttribute('kernel_shape', [f.shape[2], f.shape[3]]), intsAttribute('pads', f.pads)], `${name}/folded`));
-        nodes.push(nodeProto('DepthToSpace', [phases], [out], [intAttribute('blocksize', up.factor), stringAttribute('mode', 'DCR')], `${name}/depth_to_space`));
+        g.node('Conv', [up.from, w, b], { kernel_shape: [f.shape[2], f.shape[3]], pads: f.pads }, `${name}/folded`, [phases]);
+        g.node('DepthToSpace', [phases], { blocksize: up.factor, mode: 'DCR' }, `${name}/depth_to_space`, [out]);
       } else {
-        const w = constant(`${name}/kernel`, [conv.filters, conv.kernel.shape[2] as number, ...conv.kernelSize], toOihw(conv.kernel));
+        const [kh, kw, ki, ko] = conv.kernel.shape as [number, number, number, number];
+        const w = g.initializer(`${name}/kernel`, [ko, ki, kh, kw], hwioToOihw(conv.kernel.values, kh, kw, ki, ko));
         const inputs = [read(first), w];
-        if (conv.bias) inputs.push(constant(`${name}/bias`, [conv.filters], conv.bias));
-        const attrs = [
-          intsAttribute('kernel_shape', conv.kernelSize),
-          intsAttribute('strides', conv.strides),
-          intsAttribute('dilations', conv.dilations),
-        ];
+        if (conv.bias) inputs.push(g.initializer(`${name}/bias`, [conv.filters], conv.bias));
+        const attrs: Record<string, AttrValue> = { kernel_shape: conv.kernelSize, strides: conv.strides, dilations: conv.dilations };
         if (conv.padding === 'same') {
           // At stride 1 the padding does not depend on the input size; otherwise let onnxruntime place it as TF does.
-          if (conv.strides[0] === 1 && conv.strides[1] === 1) attrs.push(intsAttribute('pads', samePads(conv.kernelSize, conv.dilations)));
-          else attrs.push(stringAttribute('auto_pad', 'SAME_UPPER'));
+          if (conv.strides[0] === 1 && conv.strides[1] === 1) attrs.pads = sameStride1Pads(conv.kernelSize, conv.dilations);
+          else attrs.auto_pad = 'SAME_UPPER';
         }
-        nodes.push(nodeProto('Conv', inputs, [out], attrs, name));
+        g.node('Conv', inputs, attrs, name, [out]);
       }
-      if (conv.activation) nodes.push(nodeProto(conv.activation, [out], [name], [], `${name}/activation`));
+      if (conv.activation) g.node(conv.activation, [out], {}, `${name}/activation`, [name]);
       value.set(call.output, name);
       channels.set(call.output, conv.filters);
     } else if (cls === 'Activation') {
       const op = activationOp(layer.config.activation, layer, name);
-      if (op) {
-        nodes.push(nodeProto(op, [read(first)], [name], [], name));
-        value.set(call.output, name);
-      } else value.set(call.output, read(first));
+      if (op) g.node(op, [read(first)], {}, name, [name]);
+      value.set(call.output, op ? name : read(first));
       channels.set(call.output, channels.get(first) as number);
     } else if (cls === 'Concatenate') {
       const axis = nchwAxis(layer.config.axis, name);
       if (axis === 0) throw new Error(`layer ${name} (Concatenate) joins along the batch axis, which is not supported`);
-      nodes.push(nodeProto('Concat', ins.map(read), [name], [intAttribute('axis', axis)], name));
+      g.node('Concat', ins.map(read), { axis }, name, [name]);
       value.set(call.output, name);
       channels.set(call.output, axis === 1 ? ins.reduce((n, i) => n + (channels.get(i) as number), 0) : (channels.get(first) as number));
     } else if (cls === 'Add') {
       if (ins.length < 2) throw new Error(`layer ${name} (Add) needs at least two inputs`);
-      nodes.push(nodeProto(ins.length === 2 ? 'Add' : 'Sum', ins.map(read), [name], [], name));
+      g.node(ins.length === 2 ? 'Add' : 'Sum', ins.map(read), {}, name, [name]);
       value.set(call.output, name);
       channels.set(call.output, channels.get(first) as number);
     } else if (cls === 'UpSampling2D') {
@@ -501,15 +449,9 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
         deferred.set(call.output, { from: read(first), factor: sh });
         continue;
       }
-      const scales = constant(`${name}/scales`, [4], Float32Array.from([1, 1, sh, sw]));
+      const scales = g.initializer(`${name}/scales`, [4], Float32Array.from([1, 1, sh, sw]));
       // Keras repeats each pixel s times: source index ⌊y / s⌋, which is Resize's asymmetric + floor rounding.
-      nodes.push(
-        nodeProto('Resize', [read(first), '', scales], [name], [
-          stringAttribute('mode', 'nearest'),
-          stringAttribute('coordinate_transformation_mode', 'asymmetric'),
-          stringAttribute('nearest_mode', 'floor'),
-        ], name),
-      );
+      g.node('Resize', [read(first), '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name, [name]);
       value.set(call.output, name);
     } else if (cls === 'InputLayer') {
       throw new Error(`InputLayer ${name} is applied to another tensor, which is not supported`);
@@ -518,7 +460,6 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
     }
   }
 
-  const graphOutputs: Uint8Array[] = [];
   const outputNames = new Set<string>();
   for (const key of plan.outputs) {
     let v = value.get(key);
@@ -526,12 +467,11 @@ export function kerasToOnnx(artifacts: io.ModelArtifacts, options: KerasToOnnxOp
     // Graph outputs are named after their Keras layers; a linear Activation (or an input) needs an Identity.
     if (v !== key || outputNames.has(key)) {
       const name = outputNames.has(key) ? `${key}:output${outputNames.size}` : key;
-      nodes.push(nodeProto('Identity', [v], [name], [], `${name}/identity`));
+      g.node('Identity', [v], {}, `${name}/identity`, [name]);
       v = name;
     }
     outputNames.add(v);
-    graphOutputs.push(tensorValueInfo(v, OnnxDataType.FLOAT, [null, channels.get(key) as number, null, null]));
+    g.output(v, 'float32', [null, channels.get(key) as number, null, null]);
   }
-  const graph = graphProto({ name: model.name, nodes, initializers, inputs: graphInputs, outputs: graphOutputs });
-  return modelProto({ graph, opset: OPSET, irVersion: IR_VERSION, producerName: 'atelier-keras-to-onnx' });
+  return g.encode({ opset: OPSET, producer: 'atelier-keras-to-onnx', graphName: model.name });
 }

@@ -1,134 +1,27 @@
-// A tiny ONNX model writer: nodes, initializers, graph inputs and outputs, encoded to ModelProto bytes with the
-// protobuf primitives of onnx-proto.ts. Enough to rebuild small convolutional networks (e.g. face-api's SSD,
-// whose weights ship as TF.js manifests) as ONNX graphs for onnxruntime; not a general ONNX library.
-// Field numbers are those of onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
-// ValueInfoProto).
-import { endianness } from 'node:os';
-import { bytesField, concatBytes, encodeVarint, varintField } from './onnx-proto.js';
-
-/** TensorProto.DataType values used here. */
-export const ONNX_FLOAT = 1;
-export const ONNX_INT64 = 7;
+// OnnxGraphBuilder: a convenience layer over the ONNX message writer of onnx-proto.ts for generated graphs
+// (unique value names, constants, single-output operators), and the TensorFlow layout helpers that rebuild TF
+// and Keras networks (face-api's SSD and landmark net, UpscalerJS's Keras models) as NCHW ONNX graphs for
+// onnxruntime. Not a general ONNX library.
+import { OnnxDataType, modelProto, nodeProto, tensorProto, tensorValueInfo, type AttrValue, type OnnxDim } from './onnx-proto.js';
 
 export type ElemType = 'float32' | 'int64';
 
-/** A symbolic (string) or fixed (number) dimension. */
-export type Dim = number | string;
-
-/**
- * Attribute values: a plain number is an INT, a number[] INTS, a string STRING; floats must say so
- * (`{ f }`, `{ floats }`) because JavaScript cannot tell 1 from 1.0.
- */
-export type AttrValue = number | number[] | string | { f: number } | { floats: number[] };
-
-const ATTR_FLOAT = 1;
-const ATTR_INT = 2;
-const ATTR_STRING = 3;
-const ATTR_FLOATS = 6;
-const ATTR_INTS = 7;
-
-const utf8 = new TextEncoder();
-
-/** A signed 64-bit varint (negative numbers take ten bytes, as protobuf's int64 does). */
-export function encodeSignedVarint(n: number): Uint8Array {
-  if (!Number.isSafeInteger(n)) throw new Error(`not an integer: ${n}`);
-  let v = BigInt.asUintN(64, BigInt(n));
-  const out: number[] = [];
-  for (;;) {
-    const c = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) out.push(c | 0x80);
-    else {
-      out.push(c);
-      return Uint8Array.from(out);
-    }
-  }
-}
-
-function intField(field: number, value: number): Uint8Array {
-  return concatBytes([encodeVarint(field * 8), encodeSignedVarint(value)]);
-}
-
-function stringField(field: number, value: string): Uint8Array {
-  return bytesField(field, utf8.encode(value));
-}
-
-/** A fixed32 (wire type 5) float field. */
-function floatField(field: number, value: number): Uint8Array {
-  const value4 = new Uint8Array(4);
-  new DataView(value4.buffer).setFloat32(0, value, true);
-  return concatBytes([encodeVarint(field * 8 + 5), value4]);
-}
-
-function encodeAttribute(name: string, value: AttrValue): Uint8Array {
-  const parts: Uint8Array[] = [stringField(1, name)];
-  if (typeof value === 'number') {
-    parts.push(intField(3, value), varintField(20, ATTR_INT));
-  } else if (typeof value === 'string') {
-    parts.push(stringField(4, value), varintField(20, ATTR_STRING));
-  } else if (Array.isArray(value)) {
-    for (const v of value) parts.push(intField(8, v));
-    parts.push(varintField(20, ATTR_INTS));
-  } else if ('f' in value) {
-    parts.push(floatField(2, value.f), varintField(20, ATTR_FLOAT));
-  } else {
-    for (const v of value.floats) parts.push(floatField(7, v));
-    parts.push(varintField(20, ATTR_FLOATS));
-  }
-  return concatBytes(parts);
-}
-
-/** A length-delimited field as a list of parts (header, then the payload's parts uncopied). */
-function delimited(field: number, parts: readonly Uint8Array[]): Uint8Array[] {
-  const length = parts.reduce((n, p) => n + p.length, 0);
-  return [encodeVarint(field * 8 + 2), encodeVarint(length), ...parts];
-}
-
-/**
- * TensorProto with its values as little-endian raw_data, as parts: on little-endian machines the last part is
- * a view of `data`, so that large weights are copied once, into the finished model.
- */
-function tensorParts(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array[] {
-  const count = dims.reduce((n, d) => n * d, 1);
-  if (data.length !== count) throw new Error(`tensor ${name}: ${data.length} values for dims [${dims.join(',')}]`);
-  let raw: Uint8Array;
-  if (endianness() === 'LE') {
-    raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  } else {
-    raw = new Uint8Array(data.byteLength);
-    const view = new DataView(raw.buffer);
-    if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
-    else data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
-  }
-  return [
-    ...dims.map((d) => intField(1, d)),
-    varintField(2, data instanceof Float32Array ? ONNX_FLOAT : ONNX_INT64),
-    stringField(8, name),
-    ...delimited(9, [raw]),
-  ];
-}
-
-/** TensorProto with its values as little-endian raw_data. */
-export function encodeTensor(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array {
-  return concatBytes(tensorParts(name, dims, data));
-}
-
-function encodeValueInfo(name: string, type: ElemType, dims: readonly Dim[]): Uint8Array {
-  const dimParts = dims.map((d) => bytesField(1, typeof d === 'number' ? intField(1, d) : stringField(2, d)));
-  const tensorType = concatBytes([varintField(1, type === 'float32' ? ONNX_FLOAT : ONNX_INT64), bytesField(2, concatBytes(dimParts))]);
-  return concatBytes([stringField(1, name), bytesField(2, bytesField(1, tensorType))]);
-}
+const ELEM_TYPE: Record<ElemType, number> = { float32: OnnxDataType.FLOAT, int64: OnnxDataType.INT64 };
 
 export interface EncodeOptions {
-  /** The default-domain opset the graph's operators are written for. */
+  /** The default-domain opset the graph's operators are written for (default 13). */
   opset?: number;
   producer?: string;
   graphName?: string;
 }
 
-/** Builds one graph: call `input`, `initializer`/`constant`, `node` in data-flow order, then `output` and `encode`. */
+/**
+ * Builds one graph: call `input`, `initializer`/`int64`/`scalar`, `node`/`op` in data-flow order, then `output` and
+ * `encode`. Weight arrays are referenced, not copied, until `encode`: do not change them in between.
+ */
 export class OnnxGraphBuilder {
   private readonly nodes: Uint8Array[] = [];
+  /** TensorProtos as chunks, the weights uncopied until `encode`. */
   private readonly initializers: Uint8Array[][] = [];
   private readonly inputs: Uint8Array[] = [];
   private readonly outputs: Uint8Array[] = [];
@@ -143,34 +36,34 @@ export class OnnxGraphBuilder {
     return name;
   }
 
-  input(name: string, type: ElemType, dims: readonly Dim[]): string {
+  input(name: string, type: ElemType, dims: readonly OnnxDim[]): string {
     this.names.add(name);
-    this.inputs.push(encodeValueInfo(name, type, dims));
+    this.inputs.push(tensorValueInfo(name, ELEM_TYPE[type], dims));
     return name;
   }
 
-  output(name: string, type: ElemType, dims: readonly Dim[]): void {
-    this.outputs.push(encodeValueInfo(name, type, dims));
+  output(name: string, type: ElemType, dims: readonly OnnxDim[]): void {
+    this.outputs.push(tensorValueInfo(name, ELEM_TYPE[type], dims));
   }
 
   /** A float32 weight tensor; returns its (possibly de-duplicated) name. */
   initializer(name: string, dims: readonly number[], data: Float32Array): string {
     const unique = this.fresh(name);
-    this.initializers.push(tensorParts(unique, dims, data));
+    this.initializers.push(tensorProto(unique, dims, data));
     return unique;
   }
 
   /** An int64 constant (shapes, axes). */
   int64(name: string, values: readonly number[]): string {
     const unique = this.fresh(name);
-    this.initializers.push(tensorParts(unique, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+    this.initializers.push(tensorProto(unique, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
     return unique;
   }
 
   /** A float32 scalar constant. */
   scalar(name: string, value: number): string {
     const unique = this.fresh(name);
-    this.initializers.push(tensorParts(unique, [], Float32Array.of(value)));
+    this.initializers.push(tensorProto(unique, [], Float32Array.of(value)));
     return unique;
   }
 
@@ -178,43 +71,27 @@ export class OnnxGraphBuilder {
    * Adds a node; `outputs` are names or a count of fresh names derived from `name`. Returns the output names.
    * An empty string in `inputs` marks an omitted optional input, as ONNX does.
    */
-  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, name?: string, outputs: number | readonly string[] = 1): string[] {
+  node(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, AttrValue>> = {}, name?: string, outputs: number | readonly string[] = 1): string[] {
     const nodeName = this.fresh(name ?? opType);
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, (_, i) => (i === 0 ? nodeName : this.fresh(`${nodeName}:${i}`))) : [...outputs];
     for (const o of outs) this.names.add(o);
-    this.nodes.push(
-      concatBytes([
-        ...inputs.map((i) => stringField(1, i)),
-        ...outs.map((o) => stringField(2, o)),
-        stringField(3, nodeName),
-        stringField(4, opType),
-        ...Object.entries(attrs).map(([k, v]) => bytesField(5, encodeAttribute(k, v))),
-      ]),
-    );
+    this.nodes.push(nodeProto(opType, inputs, outs, attrs, nodeName));
     return outs;
   }
 
   /** `node` for single-output operators. */
-  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
+  op(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, AttrValue>> = {}, name?: string): string {
     return this.node(opType, inputs, attrs, name)[0] as string;
   }
 
   /** The ModelProto bytes (IR version 8). */
   encode(opts: EncodeOptions = {}): Uint8Array {
-    const graph = [
-      ...this.nodes.map((n) => bytesField(1, n)),
-      stringField(2, opts.graphName ?? 'graph'),
-      ...this.initializers.flatMap((t) => delimited(5, t)),
-      ...this.inputs.map((v) => bytesField(11, v)),
-      ...this.outputs.map((v) => bytesField(12, v)),
-    ];
-    // One copy of the weights, into the result.
-    return concatBytes([
-      varintField(1, 8),
-      stringField(2, opts.producer ?? 'atelier'),
-      ...delimited(7, graph),
-      bytesField(8, concatBytes([stringField(1, ''), varintField(2, opts.opset ?? 13)])),
-    ]);
+    return modelProto({
+      graph: { name: opts.graphName ?? 'graph', nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs },
+      opset: opts.opset ?? 13,
+      irVersion: 8,
+      producerName: opts.producer ?? 'atelier',
+    });
   }
 }
 
@@ -236,11 +113,23 @@ export function hwioToOihw(data: Float32Array, kh: number, kw: number, cin: numb
 }
 
 /** TF 'same' padding for one axis: [before, after], the odd pixel after. */
-export function samePadding(size: number, kernel: number, stride: number): [number, number] {
+export function samePadding(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
+  const span = (kernel - 1) * dilation + 1;
   const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  const total = Math.max((out - 1) * stride + span - size, 0);
   const before = Math.floor(total / 2);
   return [before, total - before];
+}
+
+/**
+ * Conv pads [top, left, bottom, right] of TF's 'same' at stride 1: (k − 1)·d in all per axis whatever the input
+ * size, so they serve graphs whose height and width are dynamic.
+ */
+export function sameStride1Pads(kernel: readonly [number, number], dilations: readonly [number, number] = [1, 1]): [number, number, number, number] {
+  // Any size gives the same at stride 1.
+  const [top, bottom] = samePadding(1, kernel[0], 1, dilations[0]);
+  const [left, right] = samePadding(1, kernel[1], 1, dilations[1]);
+  return [top, left, bottom, right];
 }
 
 /** A value of an NCHW graph with batch 1 (or a symbolic batch) whose spatial size is known. */

@@ -1,7 +1,9 @@
 // The few protobuf operations Atelier needs on ONNX models: walking fields, patching fixed-length values in
 // place, dropping the graph's value_info (intermediate shapes recorded at export, which would contradict a new
-// input size; onnxruntime infers them again), and a small writer for the messages a converted graph needs
-// (model, graph, node, attribute, tensor, value info). Not a general ONNX library.
+// input size; onnxruntime infers them again), and the one writer of the messages a generated graph needs
+// (model, graph, node, attribute, tensor, value info), which OnnxGraphBuilder (onnx-graph.ts) wraps. Not a
+// general ONNX library.
+import { endianness } from 'node:os';
 
 export interface Field {
   field: number;
@@ -87,16 +89,12 @@ export function child(b: Uint8Array, f: Field, n: number): Field[] {
  * filtered by `keep`; other bytes are copied unchanged.
  */
 export function rewriteNested(b: Uint8Array, target: number, keep: (f: Field) => boolean): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const f of fields(b)) {
-    if (f.field !== target || f.wire !== 2) {
-      parts.push(b.subarray(f.start, f.end));
-      continue;
-    }
-    const inner = fields(b, f.valueStart, f.end).filter(keep).map((c) => b.subarray(c.start, c.end));
-    const length = inner.reduce((n, p) => n + p.length, 0);
-    parts.push(encodeVarint(target * 8 + 2), encodeVarint(length), ...inner);
-  }
+  return mapFields(b, 0, b.length, (f) =>
+    f.field === target && f.wire === 2 ? bytesField(target, mapFields(b, f.valueStart, f.end, (c) => (keep(c) ? undefined : null))) : undefined,
+  );
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Uint8Array(total);
   let o = 0;
@@ -107,22 +105,11 @@ export function rewriteNested(b: Uint8Array, target: number, keep: (f: Field) =>
   return out;
 }
 
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-export function varintField(field: number, value: number): Uint8Array {
+function varintField(field: number, value: number): Uint8Array {
   return concatBytes([encodeVarint(field * 8), encodeVarint(value)]);
 }
 
-export function bytesField(field: number, payload: Uint8Array): Uint8Array {
+function bytesField(field: number, payload: Uint8Array): Uint8Array {
   return concatBytes([encodeVarint(field * 8 + 2), encodeVarint(payload.length), payload]);
 }
 
@@ -153,16 +140,21 @@ const HALF_TO_FLOAT: Float32Array = (() => {
   return lut;
 })();
 
-const FLOAT = 1;
-const FLOAT16 = 10;
+/** The value of an IEEE half-precision number given by its 16 bits. */
+export function halfToFloat(bits: number): number {
+  return HALF_TO_FLOAT[bits & 0xffff] as number;
+}
+
+/** TensorProto.DataType values used here. */
+export const OnnxDataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
 
 /** TensorProto (data_type 2, raw_data 9) with FLOAT16 raw data → FLOAT; other tensors unchanged (undefined). */
 function tensorToFloat32(b: Uint8Array, start: number, end: number): Uint8Array | undefined {
   const tf = fields(b, start, end);
-  if (tf.find((f) => f.field === 2)?.varint !== FLOAT16) return undefined;
+  if (tf.find((f) => f.field === 2)?.varint !== OnnxDataType.FLOAT16) return undefined;
   if (tf.some((f) => f.field === 4 || f.field === 13)) throw new Error('FLOAT16 tensors stored outside raw_data are not supported');
   return mapFields(b, start, end, (f) => {
-    if (f.field === 2) return varintField(2, FLOAT);
+    if (f.field === 2) return varintField(2, OnnxDataType.FLOAT);
     if (f.field !== 9) return undefined;
     const n = (f.end - f.valueStart) / 2;
     const out = new Float32Array(n);
@@ -186,7 +178,7 @@ export function float16ToFloat32Model(model: Uint8Array): Uint8Array {
     const payload = mapFields(model, f.valueStart, f.end, (a) => {
       if (a.field !== 5) return undefined;
       const attr = mapFields(model, a.valueStart, a.end, (x) => {
-        if (op === 'Cast' && x.field === 3 && x.varint === FLOAT16) return varintField(3, FLOAT);
+        if (op === 'Cast' && x.field === 3 && x.varint === OnnxDataType.FLOAT16) return varintField(3, OnnxDataType.FLOAT);
         if (x.field === 5) {
           const t = tensorToFloat32(model, x.valueStart, x.end);
           return t ? bytesField(5, t) : undefined;
@@ -214,6 +206,10 @@ export function float16ToFloat32Model(model: Uint8Array): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------------------
 // Writing ONNX messages (field numbers from onnx/onnx.proto)
+//
+// Messages holding weights are kept as lists of chunks (their concatenation is the encoding) until modelProto
+// joins everything: a tensor's raw data stays a view of the caller's array, so weights are copied once, into
+// the finished model.
 
 /** Varint of a signed 64-bit integer (two's complement, so negatives take ten bytes as protobuf requires). */
 export function encodeInt64(n: number): Uint8Array {
@@ -229,65 +225,111 @@ export function encodeInt64(n: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-export function int64Field(field: number, value: number): Uint8Array {
+function int64Field(field: number, value: number): Uint8Array {
   return concatBytes([encodeVarint(field * 8), encodeInt64(value)]);
 }
 
-export function stringField(field: number, value: string): Uint8Array {
-  return bytesField(field, new TextEncoder().encode(value));
+const utf8 = new TextEncoder();
+
+function stringField(field: number, value: string): Uint8Array {
+  return bytesField(field, utf8.encode(value));
 }
 
-export function floatField(field: number, value: number): Uint8Array {
+/** A fixed32 (wire type 5) float field. */
+function floatField(field: number, value: number): Uint8Array {
   const out = new Uint8Array(5);
   out.set(encodeVarint(field * 8 + 5));
   new DataView(out.buffer).setFloat32(1, value, true);
   return out;
 }
 
-export const OnnxDataType = { FLOAT: 1 } as const;
+/** A length-delimited field as chunks: the key and length, then the payload's chunks uncopied. */
+function delimitedChunks(field: number, payload: readonly Uint8Array[]): Uint8Array[] {
+  const length = payload.reduce((n, p) => n + p.length, 0);
+  return [encodeVarint(field * 8 + 2), encodeVarint(length), ...payload];
+}
 
-/** A TensorProto holding float32 values (raw_data, little-endian as ONNX requires). */
-export function floatTensorProto(name: string, dims: readonly number[], values: Float32Array): Uint8Array {
+/**
+ * TensorProto (dims 1, data_type 2, name 8, raw_data 9) as chunks, its values as little-endian raw_data: on
+ * little-endian machines the last chunk is a view of `data`, which must then stay unchanged until the model is
+ * encoded.
+ */
+export function tensorProto(name: string, dims: readonly number[], data: Float32Array | BigInt64Array): Uint8Array[] {
   const count = dims.reduce((n, d) => n * d, 1);
-  if (count !== values.length) throw new Error(`tensor ${name}: ${values.length} values for shape [${dims.join(', ')}]`);
-  const raw = new Uint8Array(values.length * 4);
-  const view = new DataView(raw.buffer);
-  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i] as number, true);
-  return concatBytes([...dims.map((d) => int64Field(1, d)), varintField(2, OnnxDataType.FLOAT), stringField(8, name), bytesField(9, raw)]);
+  if (data.length !== count) throw new Error(`tensor ${name}: ${data.length} values for shape [${dims.join(', ')}]`);
+  let raw: Uint8Array;
+  if (endianness() === 'LE') {
+    raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } else {
+    raw = new Uint8Array(data.byteLength);
+    const view = new DataView(raw.buffer);
+    if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
+    else data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
+  }
+  return [
+    ...dims.map((d) => int64Field(1, d)),
+    varintField(2, data instanceof Float32Array ? OnnxDataType.FLOAT : OnnxDataType.INT64),
+    stringField(8, name),
+    ...delimitedChunks(9, [raw]),
+  ];
 }
 
-// AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8, type 20 (FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7).
-export function intAttribute(name: string, value: number): Uint8Array {
-  return concatBytes([stringField(1, name), int64Field(3, value), varintField(20, 2)]);
+/**
+ * An attribute value: a plain number is an INT, a number[] INTS, a string STRING; floats must say so
+ * (`{ f }`, `{ floats }`) because JavaScript cannot tell 1 from 1.0.
+ */
+export type AttrValue = number | readonly number[] | string | { f: number } | { floats: readonly number[] };
+
+// AttributeProto.AttributeType
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+const ATTR_STRING = 3;
+const ATTR_FLOATS = 6;
+const ATTR_INTS = 7;
+
+/** AttributeProto: name 1, f 2, i 3, s 4, floats 7, ints 8, type 20. */
+function attributeProto(name: string, value: AttrValue): Uint8Array {
+  const parts: Uint8Array[] = [stringField(1, name)];
+  if (typeof value === 'number') {
+    parts.push(int64Field(3, value), varintField(20, ATTR_INT));
+  } else if (typeof value === 'string') {
+    parts.push(stringField(4, value), varintField(20, ATTR_STRING));
+  } else if ('f' in value) {
+    parts.push(floatField(2, value.f), varintField(20, ATTR_FLOAT));
+  } else if ('floats' in value) {
+    for (const v of value.floats) parts.push(floatField(7, v));
+    parts.push(varintField(20, ATTR_FLOATS));
+  } else {
+    for (const v of value) parts.push(int64Field(8, v));
+    parts.push(varintField(20, ATTR_INTS));
+  }
+  return concatBytes(parts);
 }
 
-export function intsAttribute(name: string, values: readonly number[]): Uint8Array {
-  return concatBytes([stringField(1, name), ...values.map((v) => int64Field(8, v)), varintField(20, 7)]);
-}
-
-export function floatAttribute(name: string, value: number): Uint8Array {
-  return concatBytes([stringField(1, name), floatField(2, value), varintField(20, 1)]);
-}
-
-export function stringAttribute(name: string, value: string): Uint8Array {
-  return concatBytes([stringField(1, name), stringField(4, value), varintField(20, 3)]);
-}
-
-/** NodeProto: inputs ('' for an omitted optional input), outputs, op type and encoded attributes. */
-export function nodeProto(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: readonly Uint8Array[] = [], name?: string): Uint8Array {
+/**
+ * NodeProto (input 1, output 2, name 3, op_type 4, attribute 5): inputs ('' for an omitted optional input),
+ * outputs, op type, attributes in the record's order, and an optional node name.
+ */
+export function nodeProto(
+  opType: string,
+  inputs: readonly string[],
+  outputs: readonly string[],
+  attributes: Readonly<Record<string, AttrValue>> = {},
+  name?: string,
+): Uint8Array {
   return concatBytes([
     ...inputs.map((i) => stringField(1, i)),
     ...outputs.map((o) => stringField(2, o)),
     ...(name === undefined ? [] : [stringField(3, name)]),
     stringField(4, opType),
-    ...attributes.map((a) => bytesField(5, a)),
+    ...Object.entries(attributes).map(([k, v]) => bytesField(5, attributeProto(k, v))),
   ]);
 }
 
 /** A dimension: a fixed size, a named symbolic size, or null for unknown. */
 export type OnnxDim = number | string | null;
 
-/** ValueInfoProto of a tensor with the given element type and shape. */
+/** ValueInfoProto (name 1, type 2) of a tensor (TypeProto.tensor_type 1: elem_type 1, shape 2) with the given element type and shape. */
 export function tensorValueInfo(name: string, elemType: number, dims: readonly OnnxDim[]): Uint8Array {
   const shape = concatBytes(
     dims.map((d) => bytesField(1, d === null ? new Uint8Array(0) : typeof d === 'number' ? int64Field(1, d) : stringField(2, d))),
@@ -298,38 +340,41 @@ export function tensorValueInfo(name: string, elemType: number, dims: readonly O
 
 export interface GraphParts {
   name: string;
+  /** Encoded NodeProtos, in an order where every value is made before it is read. */
   nodes: readonly Uint8Array[];
-  initializers: readonly Uint8Array[];
+  /** TensorProtos as chunks (`tensorProto`). */
+  initializers: readonly (readonly Uint8Array[])[];
+  /** Encoded ValueInfoProtos. */
   inputs: readonly Uint8Array[];
   outputs: readonly Uint8Array[];
 }
 
-/** GraphProto: node 1, name 2, initializer 5, input 11, output 12. */
-export function graphProto(g: GraphParts): Uint8Array {
-  return concatBytes([
-    ...g.nodes.map((n) => bytesField(1, n)),
-    stringField(2, g.name),
-    ...g.initializers.map((t) => bytesField(5, t)),
-    ...g.inputs.map((v) => bytesField(11, v)),
-    ...g.outputs.map((v) => bytesField(12, v)),
-  ]);
-}
-
 export interface ModelParts {
-  graph: Uint8Array;
+  graph: GraphParts;
   /** Default-domain opset version. */
   opset: number;
-  /** IR version matching the opset (8 for opsets 15-18). */
+  /** IR version (8 reads opsets up to 18). */
   irVersion: number;
   producerName: string;
 }
 
-/** ModelProto: ir_version 1, producer_name 2, graph 7, opset_import 8 (domain 1, version 2). */
+/** GraphProto (node 1, name 2, initializer 5, input 11, output 12) as chunks. */
+function graphProto(g: GraphParts): Uint8Array[] {
+  return [
+    ...g.nodes.map((n) => bytesField(1, n)),
+    stringField(2, g.name),
+    ...g.initializers.flatMap((t) => delimitedChunks(5, t)),
+    ...g.inputs.map((v) => bytesField(11, v)),
+    ...g.outputs.map((v) => bytesField(12, v)),
+  ];
+}
+
+/** ModelProto bytes (ir_version 1, producer_name 2, graph 7, opset_import 8: domain 1, version 2); the one copy of the weights. */
 export function modelProto(m: ModelParts): Uint8Array {
   return concatBytes([
     varintField(1, m.irVersion),
     stringField(2, m.producerName),
-    bytesField(7, m.graph),
+    ...delimitedChunks(7, graphProto(m.graph)),
     bytesField(8, concatBytes([stringField(1, ''), varintField(2, m.opset)])),
   ]);
 }
