@@ -4,6 +4,7 @@
 // stored as float32), float16 values are widened.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { halfToFloat } from './onnx-proto.js';
 
 export interface WeightTensor {
   shape: number[];
@@ -26,15 +27,6 @@ interface ManifestEntry {
 interface ManifestGroup {
   paths: string[];
   weights: ManifestEntry[];
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
