@@ -3,7 +3,6 @@
 // just inside each bound is accepted, the value just outside is refused at the right location and type.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { compile } from '../../src/contract/validation.js';
 import {
   AI_EDIT_ASPECT_RATIOS,
@@ -15,15 +14,10 @@ import {
   type GenerateRequest,
 } from '../../src/contract/generative-schemas.js';
 import { expectSingleIssue, withValue } from './helpers.js';
+import { contractSchemas } from '../support/contract.js';
 
 const validateGenerate = compile<GenerateRequest>(generateRequestSchema);
 const validateAiEdit = compile<AiEditRequest>(aiEditRequestSchema);
-
-const openapi = JSON.parse(
-  readFileSync(new URL('../../../shared/api-reference/openapi/claid-openapi-full.json', import.meta.url), 'utf8'),
-) as {
-  components: { schemas: Record<string, { enum?: string[] }> };
-};
 
 const GEN = { input: 'A delicious ceviche cheesecake slice' };
 const EDIT = { input: 'https://example.com/a.png', options: { prompt: 'add a duck' } };
@@ -88,7 +82,7 @@ describe('POST /v1/image/ai-edit body', () => {
   });
 
   test('the enumerations are the contract\'s', () => {
-    const schemas = openapi.components.schemas;
+    const schemas = contractSchemas() as Record<string, { enum?: string[] }>;
     assert.deepEqual([...AI_EDIT_MODELS], schemas.AIEditModelAPI?.enum);
     assert.deepEqual([...AI_EDIT_FORMATS], schemas.AiEditFormatEnum?.enum);
     assert.deepEqual([...AI_EDIT_ASPECT_RATIOS], schemas.AiEditAspectRatio?.enum);

@@ -2,18 +2,13 @@
 // contract's references are resolved and its prose (titles, descriptions, defaults) is set aside; the
 // published example bodies pass untouched; errors land at the right place.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { sceneCreateRequestSchema, type SceneCreateRequest } from '../../src/contract/scene-schemas.js';
 import { compile } from '../../src/contract/validation.js';
 import { issuesOf, rejection } from './helpers.js';
+import { contractSchemas } from '../support/contract.js';
 
 const validate = compile<SceneCreateRequest>(sceneCreateRequestSchema);
-
-function contractSchemas(): Record<string, unknown> {
-  const url = new URL('../../../shared/api-reference/openapi/claid-openapi-full.json', import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { components: { schemas: Record<string, unknown> } }).components.schemas;
-}
 
 /** Resolves `$ref`s, unwraps single-entry `allOf`, and drops the keywords that carry no constraint. */
 function normalise(node: unknown, schemas: Record<string, unknown>): unknown {

@@ -2,7 +2,6 @@
 // constraint (type, enum, range, length, pattern, format, required, unknown field) rejects with the right
 // location and error type.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   asyncEditRequestSchema,
@@ -21,6 +20,7 @@ import {
 import { compile } from '../../src/contract/validation.js';
 import type { EditRequest } from '../../src/contract/types.js';
 import { expectSingleIssue, issuesOf, rejection, withValue } from './helpers.js';
+import { contractSchemas } from '../support/contract.js';
 
 const validateEdit = compile<EditRequest>(editRequestSchema);
 const validateAsync = compile<EditRequest>(asyncEditRequestSchema);
@@ -38,12 +38,6 @@ function assertAccepted(validate: (v: unknown) => unknown, body: unknown): void 
   const result = validate(body);
   assert.equal(result, body);
   assert.deepEqual(body, before);
-}
-
-function contractSchemas(): Record<string, unknown> {
-  const url = new URL('../../../shared/api-reference/openapi/claid-openapi-full.json', import.meta.url);
-  const doc = JSON.parse(readFileSync(url, 'utf8')) as { components: { schemas: Record<string, unknown> } };
-  return doc.components.schemas;
 }
 
 describe('edit request: valid bodies', () => {

@@ -1,16 +1,13 @@
 // Scene sizes for every contract aspect ratio, and the diffusion working size.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SCENE_ASPECT_RATIOS } from '../../../src/contract/scene-schemas.js';
 import { diffusionSize, SCENE_SIZES, sceneSize } from '../../../src/pipeline/scene/aspect.js';
+import { contractSchemas } from '../../support/contract.js';
 
 describe('scene sizes', () => {
   it('covers exactly the contract enumeration', () => {
-    const doc = JSON.parse(
-      readFileSync(new URL('../../../../shared/api-reference/openapi/claid-openapi-full.json', import.meta.url), 'utf8'),
-    ) as { components: { schemas: { SceneAspectRatioEnum: { enum: string[] } } } };
-    const contract = doc.components.schemas.SceneAspectRatioEnum.enum;
+    const contract = contractSchemas().SceneAspectRatioEnum.enum as string[];
     assert.deepEqual([...SCENE_ASPECT_RATIOS].sort(), [...contract].sort());
     assert.deepEqual(Object.keys(SCENE_SIZES).sort(), [...contract].sort());
   });
