@@ -10,6 +10,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { fileHandler, readModelArtifacts, tfjs } from '../../src/models/runtime/tfjs.js';
 import { kerasToOnnx, foldUpsampledKernel } from '../../src/models/runtime/keras-to-onnx.js';
 import { loadOnnx, ort } from '../../src/models/runtime/onnx.js';
+import { seededWeights } from '../support/onnx-builder.js';
 
 type Ref = [string, number, number, Record<string, never>];
 
@@ -26,17 +27,6 @@ interface WeightDef {
   values: Float32Array;
   /** Store as uint8 with TF.js's affine quantisation. */
   uint8?: boolean;
-}
-
-/** Deterministic values in [-scale, scale) (fixed LCG). */
-function values(count: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
 }
 
 /** A Keras functional model under construction: layers, their wiring and their weights. */
@@ -60,8 +50,8 @@ class Builder {
     const shape = [k[0] as number, k[1] as number, inC, filters];
     const count = shape.reduce((a, b) => a * b, 1);
     // Weights scaled so activations stay of order one through the whole network.
-    this.weights.push({ name: `${name}/kernel`, shape, values: values(count, this.seed++, 1.5 / Math.sqrt(count / filters)), uint8: opts.uint8 ?? false });
-    if (config.use_bias !== false) this.weights.push({ name: `${name}/bias`, shape: [filters], values: values(filters, this.seed++, 0.2) });
+    this.weights.push({ name: `${name}/kernel`, shape, values: seededWeights(count, this.seed++, 1.5 / Math.sqrt(count / filters)), uint8: opts.uint8 ?? false });
+    if (config.use_bias !== false) this.weights.push({ name: `${name}/bias`, shape: [filters], values: seededWeights(filters, this.seed++, 0.2) });
     return this.layer('Conv2D', name, [input], {
       filters,
       kernel_size: k,
@@ -208,7 +198,7 @@ describe('Keras (TF.js layers) → ONNX', () => {
       for (const fold of [true, false]) {
         const bytes = kerasToOnnx(artifacts, { foldUpsampling: fold });
         for (const [h, w] of sizes) {
-          const x = values(h * w * 3, 100 + h, 1);
+          const x = seededWeights(h * w * 3, 100 + h, 1);
           const expected = await runTfjs(path, x, h, w, 3);
           const got = await runOnnx(bytes, x, h, w, 3);
           assert.deepEqual(got.shape, expected.shape, `fold ${fold}, ${h}×${w}`);

@@ -131,7 +131,7 @@ class Graph {
 }
 
 /** Deterministic pseudo-random weights in [-1, 1) (a fixed LCG, so every test run builds the same models). */
-function weights(count: number, seed: number, scale = 1): Float32Array {
+export function seededWeights(count: number, seed: number, scale = 1): Float32Array {
   const out = new Float32Array(count);
   let s = seed >>> 0;
   for (let i = 0; i < count; i++) {
@@ -151,7 +151,7 @@ export interface TextEncoderOptions {
 
 /** The token-id → embedding weights of the synthetic text encoder. */
 export function textEncoderWeights(hiddenSize: number): { w: Float32Array; pos: Float32Array } {
-  return { w: weights(hiddenSize, 11, 1), pos: weights(77 * hiddenSize, 12, 0.1) };
+  return { w: seededWeights(hiddenSize, 11, 1), pos: seededWeights(77 * hiddenSize, 12, 0.1) };
 }
 
 export function buildTextEncoder(opts: TextEncoderOptions = {}): Uint8Array {
@@ -188,7 +188,7 @@ export interface UnetOptions {
 
 /** The text → target-latent projection of the synthetic UNet and its LCM guidance-embedding weight. */
 export function unetWeights(hiddenSize: number): { proj: Float32Array; kappa: number; beta: number } {
-  return { proj: weights(hiddenSize * 4, 22, 0.3), kappa: 0.05, beta: 0.3 };
+  return { proj: seededWeights(hiddenSize * 4, 22, 0.3), kappa: 0.05, beta: 0.3 };
 }
 
 export function buildUnet(opts: UnetOptions = {}): Uint8Array {
