@@ -5,7 +5,7 @@
 // is ignored: the pipeline sniffs the bytes.
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../errors.js';
-import type { BodyPool } from './body-pool.js';
+import type { BodyPool, BorrowedBuffer } from './body-pool.js';
 import { OutboundGuard, guardedRequest } from './guard.js';
 
 export interface FetchLimits {
@@ -81,7 +81,7 @@ export class InputFetcher {
 
   async fetch(url: URL, signal?: AbortSignal, field = 'input', opts: FetchOptions = {}): Promise<FetchedFile> {
     const pool = opts.pooled ? this.pool : undefined;
-    let borrowed: { data: Buffer; release(): void } | undefined;
+    let borrowed: BorrowedBuffer | undefined;
     const allocate = pool
       ? (size: number): Buffer => {
           borrowed?.release();
